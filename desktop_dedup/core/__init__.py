@@ -1,0 +1,4 @@
+"""Qt-free engine: scan -> decode -> embed -> index -> group -> act.
+
+Nothing under this package imports Qt; it imports and runs without a display.
+"""
