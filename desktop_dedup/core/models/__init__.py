@@ -1,0 +1,65 @@
+"""Model registry: `load_embedder(name)` -> Embedder. Importing this package does not import torch."""
+from __future__ import annotations
+
+from typing import Optional
+
+from desktop_dedup.core.models.base import Embedder, preprocess_image, select_device
+from desktop_dedup.core.models.weights import ProgressFn, weights_status
+from desktop_dedup.core.types import DedupError
+
+MODEL_NAMES = ("resnet50", "efficientnet-lite0")
+DEFAULT_MODEL = "resnet50"
+MODEL_DIMS = {"resnet50": 2048, "efficientnet-lite0": 1280}
+
+
+def unknown_model_error(name: str) -> DedupError:
+    return DedupError(f"Unknown model {name!r}.", f"Choose one of: {', '.join(MODEL_NAMES)}.")
+
+
+def load_embedder(name: str = DEFAULT_MODEL, device: Optional[str] = None, *,
+                  progress: Optional[ProgressFn] = None) -> Embedder:
+    """Build a ready (eval mode, on `device`) embedder.
+
+    device: None = auto (CUDA -> MPS -> CPU, or $DESKTOP_DEDUP_DEVICE).
+    progress(done_bytes, total_bytes): called while ResNet-50 weights download (first use only).
+    Raises DedupError for an unknown name, ModelUnavailableError when weights can't be had.
+    """
+    if name not in MODEL_NAMES:
+        raise unknown_model_error(name)
+    from desktop_dedup.core.models import weights
+
+    if name == "resnet50":
+        path, wf = weights.resolve_resnet50(progress)
+        from desktop_dedup.core.models import resnet50 as arch
+
+        module, head = _load(lambda: arch.build(str(path)), path)
+        dev = select_device(device)
+        return Embedder(name, module.to(dev), arch.FEATURE_DIM, dev, model_id=f"resnet50:{wf.tag}",
+                        resize=wf.resize, classifier=head)
+    path = weights.resolve_effnet_lite0()
+    from desktop_dedup.core.models import efficientnet_lite0 as arch
+
+    model = _load(lambda: arch.build(str(path)), path)
+    dev = select_device(device)
+    return Embedder(name, model.to(dev), arch.FEATURE_DIM, dev,
+                    model_id=f"efficientnet-lite0:{weights.EFFNET_LITE0_FILE.tag}",
+                    resize=weights.EFFNET_LITE0_FILE.resize, mean=arch.MEAN, std=arch.STD,
+                    classifier=model._fc)
+
+
+def _load(build, path):
+    """Run a builder; a corrupt/incompatible weights file becomes a ModelUnavailableError."""
+    from desktop_dedup.core.types import ModelUnavailableError
+
+    try:
+        return build()
+    except Exception as e:  # noqa: BLE001 - any load failure is a bad file: tell the user
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelUnavailableError(
+            f"The model file {path} could not be loaded ({first[:200]}).",
+            "Delete it so it is fetched again, or use --model efficientnet-lite0.",
+        ) from None
+
+
+__all__ = ["MODEL_NAMES", "DEFAULT_MODEL", "MODEL_DIMS", "Embedder", "load_embedder", "weights_status",
+           "preprocess_image", "select_device", "unknown_model_error"]
