@@ -1,0 +1,226 @@
+"""Group stage: turn candidate neighbour pairs into duplicate and similar groups, without chaining.
+
+Input: the active files, their content rows (facts + signature) and, per content, its nearest
+neighbours from the vector index with their cosine. Each candidate pair is verified on pixels
+(verify.py) as duplicate / similar / different. Groups are stars around a representative (the
+member most likely to be the original), so every member is a verified duplicate of the
+representative and two unrelated photos are never glued together through intermediates.
+The result is deterministic: it depends only on the set of contents, not on insertion order.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .types import FileInfo, Group
+
+try:  # pixel verification and keeper choice (detection-quality modules)
+    from . import keeper as keeper_mod
+    from . import verify as verify_mod
+
+    verify_mod.verify_contents, keeper_mod.choose_keeper, keeper_mod.original_score  # noqa: B018
+except (ImportError, AttributeError):  # pragma: no cover - until those modules land
+    keeper_mod = verify_mod = None
+
+
+@dataclass
+class Edge:
+    a: int
+    b: int
+    cosine: float
+    relation: str  # duplicate | similar | different
+    score: float
+    transform: str
+
+
+class _UnionFind:
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            lo, hi = sorted((ra, rb))
+            self.parent[hi] = lo
+
+
+def group_id(hashes: list[str]) -> str:
+    return hashlib.sha1("\n".join(sorted(hashes)).encode()).hexdigest()[:16]
+
+
+def build_groups(
+    files: list[FileInfo],
+    contents: dict[int, dict],
+    neighbours: dict[int, list[tuple[int, float]]],
+    *,
+    rotations: bool = False,
+    pixel_hash_of: Optional[Callable[[int], Optional[str]]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> list[Group]:
+    """Build exact / near / similar groups. `neighbours[cid]` = [(other_cid, cosine), ...]."""
+    by_content: dict[int, list[FileInfo]] = defaultdict(list)
+    for f in files:
+        by_content[f.content_id].append(f)
+    cids = sorted(by_content, key=lambda c: contents[c]["hash"])
+
+    # 1. identical pictures: same bytes (one content) or same decoded pixels (several contents)
+    uf = _UnionFind()
+    by_pixels: dict[str, list[int]] = defaultdict(list)
+    for c in cids:
+        uf.find(c)
+        ph = contents[c].get("pixel_hash")
+        if ph:
+            by_pixels[ph].append(c)
+    for same in by_pixels.values():
+        for other in same[1:]:
+            uf.union(same[0], other)
+
+    # 2. verify candidate pairs between different pictures
+    edges: dict[tuple[int, int], Edge] = {}
+    pairs = sorted({tuple(sorted((a, b))) for a, nb in neighbours.items() if a in by_content
+                    for b, _ in nb if b in by_content and b != a})
+    cos_of = {}
+    for a, nb in neighbours.items():
+        for b, c in nb:
+            key = tuple(sorted((a, b)))
+            cos_of[key] = max(cos_of.get(key, -1.0), c)
+    for i, (a, b) in enumerate(pairs):
+        if progress and i % 256 == 0:
+            progress(i, len(pairs))
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb:
+            continue
+        relation, score, transform = _verify(contents[a], contents[b], cos_of[(a, b)], rotations)
+        if relation == "identical":
+            # looks pixel-identical at working size: confirm on full-resolution pixels
+            pa = pixel_hash_of(a) if pixel_hash_of else None
+            pb = pixel_hash_of(b) if pixel_hash_of else None
+            if pa and pa == pb:
+                uf.union(a, b)
+                continue
+            relation, transform = "duplicate", transform or "re-compressed"
+        edges[(a, b)] = Edge(a, b, cos_of[(a, b)], relation, score, transform)
+
+    # 3. nodes = identical sets; edges between nodes keep the strongest verdict
+    node_members: dict[int, list[int]] = defaultdict(list)
+    for c in cids:
+        node_members[uf.find(c)].append(c)
+    node_edges: dict[tuple[int, int], Edge] = {}
+    rank = {"duplicate": 2, "similar": 1, "different": 0}
+    for (a, b), e in edges.items():
+        na, nb = uf.find(a), uf.find(b)
+        if na == nb:
+            continue
+        key = (min(na, nb), max(na, nb))
+        old = node_edges.get(key)
+        if old is None or (rank[e.relation], e.score) > (rank[old.relation], old.score):
+            node_edges[key] = e
+    adj: dict[int, dict[int, Edge]] = defaultdict(dict)
+    for (na, nb), e in node_edges.items():
+        adj[na][nb] = e
+        adj[nb][na] = e
+
+    def node_files(n: int) -> list[FileInfo]:
+        return [f for c in node_members[n] for f in by_content[c]]
+
+    def node_hashes(n: int) -> list[str]:
+        return [contents[c]["hash"] for c in node_members[n]]
+
+    quality = {n: _original_score(node_files(n), contents) for n in node_members}
+    order = sorted(node_members, key=lambda n: (quality[n], min(node_hashes(n))), reverse=True)
+
+    # 4. duplicate stars around the best representative still free
+    groups: list[Group] = []
+    cluster_of: dict[int, int] = {}
+    clusters: list[list[int]] = []
+    for n in order:
+        if n in cluster_of:
+            continue
+        members = [n] + sorted(
+            (m for m, e in adj[n].items() if e.relation == "duplicate" and m not in cluster_of),
+            key=lambda m: (-adj[n][m].score, min(node_hashes(m))))
+        idx = len(clusters)
+        clusters.append(members)
+        for m in members:
+            cluster_of[m] = idx
+    for members in clusters:
+        fl = [f for n in members for f in node_files(n)]
+        if len(fl) < 2:
+            continue
+        hashes = [h for n in members for h in node_hashes(n)]
+        keep = _choose_keeper(fl, contents)
+        if len(members) == 1:
+            kind = "exact"
+            reason = "same bytes" if len(node_members[members[0]]) == 1 else "same pixels"
+            sim = 1.0
+        else:
+            kind = "near"
+            es = [adj[members[0]][m] for m in members[1:]]
+            sim = min(e.score for e in es)
+            kinds = sorted({e.transform for e in es if e.transform})
+            reason = f"{', '.join(kinds) or 'edited'} copy, similarity {sim:.2f}"
+        groups.append(Group(kind=kind, files=sorted(fl, key=lambda f: f.path), keep=keep, reason=reason,
+                            similarity=sim, id=group_id(hashes)))
+
+    # 5. similar stars (bursts) between duplicate clusters
+    cadj: dict[int, dict[int, float]] = defaultdict(dict)
+    for (na, nb), e in node_edges.items():
+        if e.relation != "similar":
+            continue
+        ca, cb = cluster_of[na], cluster_of[nb]
+        if ca == cb:
+            continue
+        cadj[ca][cb] = max(cadj[ca].get(cb, 0.0), e.score)
+        cadj[cb][ca] = cadj[ca][cb]
+    taken: set[int] = set()
+    corder = sorted(range(len(clusters)), key=lambda c: order.index(clusters[c][0]))
+    for c in corder:
+        if c in taken or not cadj[c]:
+            continue
+        members = [c] + sorted((m for m in cadj[c] if m not in taken), key=lambda m: -cadj[c][m])
+        if len(members) < 2:
+            continue
+        taken.update(members)
+        fl = [f for m in members for n in clusters[m] for f in node_files(n)]
+        hashes = [h for m in members for n in clusters[m] for h in node_hashes(n)]
+        keep = _choose_keeper(fl, contents, similar=True)
+        times = [contents[cc].get("capture_time") for m in members for n in clusters[m] for cc in node_members[n]]
+        reason = "burst: different shots" if all(times) else "similar: different shots of one scene"
+        sim = min(cadj[c][m] for m in members[1:])
+        groups.append(Group(kind="similar", files=sorted(fl, key=lambda f: f.path), keep=keep, reason=reason,
+                            similarity=sim, id="s" + group_id(hashes)[1:]))
+    groups.sort(key=lambda g: ({"exact": 0, "near": 1, "similar": 2}[g.kind], -g.reclaimable_bytes, g.id))
+    return groups
+
+
+def _verify(row_a: dict, row_b: dict, cosine: float, rotations: bool) -> tuple[str, float, str]:
+    if verify_mod is not None:
+        v = verify_mod.verify_contents(row_a, row_b, cosine=cosine, rotations=rotations)
+        return v.relation, v.score, v.transform
+    # embedding-only fallback
+    if cosine >= 0.95:
+        return "duplicate", cosine, "edited"
+    if cosine >= 0.85:
+        return "similar", cosine, ""
+    return "different", cosine, ""
+
+
+def _original_score(files: list[FileInfo], contents: dict[int, dict]) -> tuple:
+    if keeper_mod is not None:
+        return keeper_mod.original_score(files, contents)
+    return max((f.width * f.height, -f.mtime) for f in files)
+
+
+def _choose_keeper(files: list[FileInfo], contents: dict[int, dict], similar: bool = False) -> str:
+    if keeper_mod is not None:
+        return keeper_mod.choose_keeper(files, contents, similar=similar)
+    return max(files, key=lambda f: (f.width * f.height, -f.mtime, f.path)).path
