@@ -26,6 +26,11 @@ def load_embedder(name: str = DEFAULT_MODEL, device: Optional[str] = None, *,
     """
     if name not in MODEL_NAMES:
         raise unknown_model_error(name)
+    from desktop_dedup.core.models import onnx_backend
+
+    onnx_path = onnx_backend.wanted(name)  # bundled <weights>/<name>.onnx, or no torch: run with onnxruntime
+    if onnx_path is not None:
+        return onnx_backend.load(onnx_path)
     from desktop_dedup.core.models import weights
 
     if name == "resnet50":
