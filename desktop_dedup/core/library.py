@@ -40,6 +40,20 @@ def default_library_dir() -> str:
     return os.path.join(user_data_dir("desktop-dedup", appauthor=False), "library")
 
 
+_EMBEDDERS: dict[str, object] = {}
+_EMBEDDERS_LOCK = threading.Lock()
+
+
+def _embedder(model: str):
+    """The loaded model, kept for the life of the process (loading costs seconds; scans are repeated)."""
+    from .models import load_embedder
+
+    with _EMBEDDERS_LOCK:
+        if model not in _EMBEDDERS:
+            _EMBEDDERS[model] = load_embedder(model)
+        return _EMBEDDERS[model]
+
+
 class _Lock:
     """An exclusive advisory lock on a file (flock on POSIX, msvcrt on Windows)."""
 
@@ -340,9 +354,7 @@ class Library:
         from . import verify
         from .decode import decode
         from .embed import embed_stream
-        from .models import load_embedder
-
-        embedder = load_embedder(model)
+        embedder = _embedder(model)
         rate = _Rate("embed", len(need), progress)
         done: set[int] = set()
         pending: list[tuple[int, np.ndarray, object]] = []
@@ -574,15 +586,13 @@ class Library:
             return False
 
     def _still_a_copy(self, path: str) -> bool:
-        """True if `path` is still there, untrashed and unchanged since the scan."""
+        """True if `path` is still there, untrashed and unchanged since the scan (size, mtime and content hash:
+        a copy edited in place with its date put back is no longer a copy)."""
         row = self.catalog.file_row(path)
         if row is None or row[4] != "ok" or row[3] is None:
             return False
-        try:
-            st = os.stat(path)
-        except OSError:
-            return False
-        return st.st_size == row[1] and st.st_mtime_ns == row[2]
+        fi = self.catalog.file_info(path)
+        return fi is not None and self._unchanged(path, row[1], row[2], fi.content_hash)
 
     def undo(self, *, all: bool = False) -> UndoOutcome:
         from .journal import undo_all, undo_last
