@@ -1,0 +1,1 @@
+"""Controllers: glue between the engine (through background jobs) and the views."""
