@@ -297,12 +297,19 @@ class Library:
                 for c in done_before:
                     need.pop(c, None)
         embedded_now: set[int] = set()
+        path_skips: dict[str, str] = {}  # files that vanished or changed while we decoded them
         if need:
-            embedded_now = self._embed(model, need, index, progress, cancel, pause, skip_reason)
+            embedded_now = self._embed(model, need, index, progress, cancel, pause, skip_reason, path_skips)
             embedded_ids.update(embedded_now)
             if cancel.is_set():
                 stats.embedded = len(embedded_now)
                 return self._cancelled(roots, skipped, stats, t0)
+        if path_skips:
+            # forget them (the next scan hashes them afresh) and report them; their content may live on elsewhere
+            self.catalog.delete_files(path_skips)
+            for p, reason in path_skips.items():
+                if file_content.pop(p, None) is not None:
+                    skipped.append(Skipped(p, reason))
 
         # 5. account for every file: embedded now, reused, or skipped
         counted_embedded: set[int] = set()
@@ -347,8 +354,13 @@ class Library:
         stats.skipped = len(skipped)
         return ScanResult(roots=roots, groups=[], skipped=skipped, stats=stats, cancelled=True)
 
-    def _embed(self, model, need: dict[int, str], index, progress, cancel, pause, skip_reason) -> set[int]:
-        """Decode + embed the contents in `need` ({content_id: a path}); returns the ids stored."""
+    def _embed(self, model, need: dict[int, str], index, progress, cancel, pause, skip_reason,
+               path_skips: Optional[dict[str, str]] = None) -> set[int]:
+        """Decode + embed the contents in `need` ({content_id: a path}); returns the ids stored.
+
+        A file that vanished or changed since it was hashed is a problem of that path, not of its content:
+        it goes to `path_skips` ({path: reason}) and another file with the same content is tried instead.
+        """
         import numpy as np
 
         from . import verify
@@ -359,11 +371,39 @@ class Library:
         done: set[int] = set()
         pending: list[tuple[int, np.ndarray, object]] = []
 
+        path_skips = {} if path_skips is None else path_skips
+        path_level: set[int] = set()  # contents whose every file failed for path reasons (not persisted)
+
+        def as_hashed(p: str, row) -> bool:
+            try:
+                st = os.stat(p)
+            except OSError:
+                return False
+            return row is not None and st.st_size == row[1] and st.st_mtime_ns == row[2]
+
         def prepare(job: tuple[int, str]):
             cid, path = job
-            d = decode(path)
-            d.signature = verify.make_signature(d.image)
-            return d
+            with self.catalog.lock:
+                others = [catalog_mod.dec(r[0]) for r in self.catalog.db.execute(
+                    "SELECT path FROM files WHERE content_id=? AND status='ok'", (cid,))]
+            reason = "file disappeared during the scan"
+            for p in [path] + sorted(set(others) - {path}):
+                row = self.catalog.file_row(p)
+                try:
+                    d = decode(p)
+                except SkipFile as exc:
+                    if as_hashed(p, row) and "permission denied" not in exc.reason:
+                        raise  # the content itself is bad
+                    reason = exc.reason if not os.path.lexists(p) else "changed during the scan; scan again"
+                    path_skips[p] = reason
+                    continue
+                if not as_hashed(p, row):
+                    reason = path_skips[p] = "changed during the scan; scan again"
+                    continue
+                d.signature = verify.make_signature(d.image)
+                return d
+            path_level.add(cid)
+            raise SkipFile(reason)
 
         def commit() -> None:
             if not pending:
@@ -383,7 +423,9 @@ class Library:
         jobs = sorted(need.items(), key=lambda kv: kv[1])
         for r in embed_stream(embedder, jobs, prepare, cancel=cancel, pause=pause):
             cid, path = r.job
-            if r.error is not None:
+            if r.error is not None and cid in path_level:
+                pass  # reported per file through path_skips; the content is retried by the next scan
+            elif r.error is not None:
                 skip_reason[cid] = r.error
                 with self.catalog.transaction() as db:
                     db.execute("UPDATE contents SET skip_reason=? WHERE id=?", (r.error, cid))
