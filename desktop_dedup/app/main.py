@@ -95,7 +95,12 @@ def take_screenshot(window, path: str, timeout: float, done) -> None:
 def main(argv: Optional[list[str]] = None, *, engine=None) -> int:
     """Run the app; returns the exit status."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    from PySide6.QtCore import QEventLoop
+    from PySide6.QtWidgets import QApplication
+
+    embedded = QApplication.instance() is not None  # called from inside a running Qt program (tests)
     app = make_app()
+    loop = QEventLoop() if embedded else app
 
     from . import errors
     from .views.dialogs import Dialogs
@@ -110,7 +115,7 @@ def main(argv: Optional[list[str]] = None, *, engine=None) -> int:
     def finish(code: int) -> None:
         status["code"] = code
         window.close()
-        app.quit()
+        loop.quit()
 
     def first_shown():
         elapsed = seconds_since_process_start()
@@ -128,7 +133,7 @@ def main(argv: Optional[list[str]] = None, *, engine=None) -> int:
         window.resize(max(1280, w), max(800, h))
         take_screenshot(window, args.screenshot, args.timeout, finish)
     window.show()
-    app.exec()
+    loop.exec()
     for kind, text in dialogs.log:
         if kind == "error" and not interactive:
             print(f"desktop-dedup: {text}", file=sys.stderr)

@@ -18,6 +18,8 @@ from desktop_dedup.core.types import (DedupError, FileInfo, Group, ModelUnavaila
 def file_info(path: str, size: int = 0, w: int = 640, h: int = 480, fmt: str = "JPEG") -> FileInfo:
     try:
         size = size or os.path.getsize(path)
+        with Image.open(path) as im:
+            (w, h), fmt = im.size, im.format
     except OSError:
         size = size or 1000
     return FileInfo(path=path, size=size, mtime=0.0, content_hash=str(hash(path)), width=w, height=h,

@@ -409,7 +409,8 @@ class CompareView(QWidget):
     def set_group(self, group) -> None:
         self.group = group
         for p in self.panes:
-            p.setParent(None)
+            p.hide()
+            self.strip_layout.removeWidget(p)
             p.deleteLater()
         self.panes = []
         self._pair = None
