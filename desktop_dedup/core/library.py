@@ -54,6 +54,19 @@ def _embedder(model: str):
         return _EMBEDDERS[model]
 
 
+#: Test hook (crash tests): "embed:N" | "insert[:N]" | "group" -> print a marker on stderr there and block.
+PAUSE_ENV = "DESKTOP_DEDUP_TEST_PAUSE_AT"
+
+
+def _pause_point(point: str) -> None:
+    """A no-op unless $DESKTOP_DEDUP_TEST_PAUSE_AT names `point`: then announce it and wait to be killed."""
+    want = os.environ.get(PAUSE_ENV)
+    if want and (want == point or (want + ":1") == point):
+        print(f"DESKTOP_DEDUP_PAUSED {point}", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
+
+
 class _Lock:
     """An exclusive advisory lock on a file (flock on POSIX, msvcrt on Windows)."""
 
@@ -372,6 +385,7 @@ class Library:
         pending: list[tuple[int, np.ndarray, object]] = []
 
         path_skips = {} if path_skips is None else path_skips
+        commits: list[int] = []
         path_level: set[int] = set()  # contents whose every file failed for path reasons (not persisted)
 
         def as_hashed(p: str, row) -> bool:
@@ -410,6 +424,8 @@ class Library:
                 return
             ids = [p[0] for p in pending]
             index.upsert(ids, np.stack([p[1] for p in pending]))
+            commits.append(len(ids))
+            _pause_point(f"insert:{len(commits)}")
             with self.catalog.transaction() as db:
                 for cid, _vec, d in pending:
                     self.catalog.set_content_decoded(
@@ -434,6 +450,7 @@ class Library:
                 if len(pending) >= COMMIT_EVERY:
                     commit()
             rate.step(path)
+            _pause_point(f"embed:{rate.done}")
         if not cancel.is_set():
             commit()
         else:
@@ -441,6 +458,7 @@ class Library:
         return done
 
     def _group(self, roots, model, rotations, progress, cancel) -> list[Group]:
+        _pause_point("group")
         files = self.catalog.active_files(roots, model)
         cids = sorted({f.content_id for f in files})
         contents = self.catalog.content_rows(cids)
