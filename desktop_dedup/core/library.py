@@ -172,6 +172,15 @@ class Library:
         self._closed = True
         for idx in self._indexes.values():
             idx.close()
+        if self._indexes and "://" not in self.milvus_uri:
+            # Milvus Lite keeps its data folder locked by this process until released: free it, so another
+            # process (the CLI next to the app, the next command) can open the library once we let go.
+            try:
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self.milvus_uri)
+            except Exception as exc:  # an older milvus-lite: it is released at process exit
+                log.debug("could not release Milvus Lite: %s", exc)
         self.journal.close()
         self.catalog.close()
         self._lock.release()
