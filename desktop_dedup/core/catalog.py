@@ -87,19 +87,23 @@ class Catalog:
         existed = os.path.exists(path) and os.path.getsize(path) > 0
         try:
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             raise DedupError(f"The library database {path} cannot be opened: {exc}.",
                              "Choose another library folder, or move this one away to start afresh.") from exc
         self.lock = threading.RLock()
         try:
+            # check what the file is before anything writes to it (WAL mode rewrites the header of a foreign file)
             self._prepare(existed)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise DedupError(f"The library database {path} is damaged or not a desktop-dedup library ({exc}).",
                              "Choose another library folder, or move this one away to start afresh.") from exc
+        except BaseException:
+            self.db.close()
+            raise
 
     # -- schema ---------------------------------------------------------------------------------
     def _prepare(self, existed: bool) -> None:
