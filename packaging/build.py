@@ -110,7 +110,8 @@ def step_freeze(args, build: Path) -> Path:
     weights = build / "weights"
     if not any(weights.glob("*.onnx")):
         raise SystemExit(f"no ONNX models in {weights}: run the weights step first")
-    env = dict(os.environ, DD_WEIGHTS_DIR=str(weights), DD_WITH_TORCH="1" if args.with_torch else "0")
+    env = dict(os.environ, DD_WEIGHTS_DIR=str(weights), DD_WITH_TORCH="1" if args.with_torch else "0",
+               DD_ICON_DIR=str(make_icons(build)))
     run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
          "--distpath", build / "dist", "--workpath", build / "work", ROOT / "packaging" / "desktop_dedup.spec"],
         env=env, cwd=ROOT)
@@ -228,12 +229,26 @@ def deb_arch() -> str:
         return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 
-def find_icon(ext: str) -> Path | None:
-    for name in (f"desktop-dedup.{ext}", f"icon.{ext}", f"app.{ext}"):
-        p = ROOT / "resources" / name
-        if p.is_file():
-            return p
-    return None
+PKG_RES = ROOT / "desktop_dedup" / "resources"  # the app's icons (icon-<px>.png, icon.svg) and desktop entry
+
+
+def make_icons(build: Path) -> Path:
+    """Windows .ico and macOS .icns made from the app's PNG icons (Pillow) -> BUILD/icons/."""
+    from PIL import Image
+
+    out = build / "icons"
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = {int(p.stem.split("-")[1]): p for p in PKG_RES.glob("icon-*.png") if p.stem.split("-")[1].isdigit()}
+    if not pngs:
+        log("no icon-<px>.png in desktop_dedup/resources: building without an app icon")
+        return out
+    big = Image.open(pngs[max(pngs)]).convert("RGBA")
+    big.save(out / "desktop-dedup.ico", sizes=[(n, n) for n in (16, 24, 32, 48, 64, 128, 256) if n <= big.width])
+    try:
+        big.save(out / "desktop-dedup.icns")
+    except Exception as e:  # noqa: BLE001 - icns writing needs a recent Pillow; the .app then has no icon
+        log(f"no .icns ({e})")
+    return out
 
 
 def build_deb(args, build: Path) -> Path:
@@ -247,15 +262,15 @@ def build_deb(args, build: Path) -> Path:
     os.symlink(f"/opt/{APP_NAME}/{APP_NAME}", stage / "usr" / "bin" / APP_NAME)
     apps = stage / "usr" / "share" / "applications"
     apps.mkdir(parents=True)
-    shutil.copyfile(ROOT / "resources" / "desktop-dedup.desktop", apps / "desktop-dedup.desktop")
+    shutil.copyfile(PKG_RES / "desktop-dedup.desktop", apps / "desktop-dedup.desktop")
     icons = stage / "usr" / "share" / "icons" / "hicolor"
-    png, svg = find_icon("png"), find_icon("svg")
-    if png:
-        (icons / "256x256" / "apps").mkdir(parents=True)
-        shutil.copyfile(png, icons / "256x256" / "apps" / "desktop-dedup.png")
-    if svg:
+    for png in PKG_RES.glob("icon-*.png"):
+        px = png.stem.split("-")[1]
+        (icons / f"{px}x{px}" / "apps").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, icons / f"{px}x{px}" / "apps" / "desktop-dedup.png")
+    if (PKG_RES / "icon.svg").is_file():
         (icons / "scalable" / "apps").mkdir(parents=True)
-        shutil.copyfile(svg, icons / "scalable" / "apps" / "desktop-dedup.svg")
+        shutil.copyfile(PKG_RES / "icon.svg", icons / "scalable" / "apps" / "desktop-dedup.svg")
     debian = stage / "DEBIAN"
     debian.mkdir()
     installed_kb = (tree_size(stage) + 1023) // 1024
@@ -293,7 +308,8 @@ def build_inno(args, build: Path) -> Path:
         raise SystemExit("Inno Setup 6 (iscc) not found: choco install innosetup")
     out_dir = build / "installer"
     out_dir.mkdir(parents=True, exist_ok=True)
-    icon = find_icon("ico")
+    icon = build / "icons" / "desktop-dedup.ico"
+    icon = icon if icon.is_file() else None
     defs = [f"/DAppVersion={__version__}", f"/DSourceDir={app_dir(build)}", f"/DOutputDir={out_dir}"]
     if icon:
         defs.append(f"/DAppIcon={icon}")
