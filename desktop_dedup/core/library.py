@@ -586,8 +586,7 @@ class Library:
                     dup_groups_of.setdefault(p, []).append(g)
         accepted: list[tuple[str, FileInfo]] = []
         leaving: set[str] = set()
-        for raw in paths:
-            path = os.path.abspath(raw)
+        for path in dict.fromkeys(os.path.abspath(p) for p in paths):  # a file named twice is handled once
             reason = self._trash_refusal(path, roots, dup_groups_of, leaving, unique_ok)
             if reason:
                 out.refused.append({"path": path, "reason": reason})
