@@ -292,3 +292,34 @@ def test_crash_in_the_middle_of_a_trash_action_is_reconciled(photos):
     assert sorted(r["path"] for r in undo.restored) == sorted([photos.a1, photos.b1])
     assert os.path.exists(photos.a1) and os.path.exists(photos.b1)
     assert _trashinfo_paths(photos.iso) == {}
+
+
+def test_odd_paths_same_file_twice_relative_and_non_utf8_names(iso, monkeypatch):
+    weird = os.path.join(os.fsencode(iso.photos), b"caf\xe9 \xf0\x9f\x93\xb7")
+    os.makedirs(weird)
+    a = save(scene(0, (160, 120)), os.path.join(iso.photos, "a.jpg"))
+    w1 = os.fsdecode(os.path.join(weird, b"\xff copy \xf0\x9f\x98\x80.jpg"))
+    w2 = os.fsdecode(os.path.join(weird, b"second \xe9.jpg"))
+    for w in (w1, w2):
+        shutil.copyfile(a, os.fsencode(w))
+    result = scan(iso.library, [iso.photos])
+    assert frozenset({a, w1, w2}) in group_sets(result.groups, ("exact",))
+    # the same file listed twice (once relative) counts once; a then remains the last copy
+    monkeypatch.chdir(iso.photos)
+    with _lib(iso) as lib:
+        out = lib.trash([w1, os.path.relpath(w1), "a.jpg", w2])
+    assert [t["path"] for t in out.trashed] == [w1, a]
+    r = _reasons(out)
+    assert set(r) == {w2}, r
+    assert "last remaining copy" in r[w2]
+    assert os.path.exists(os.fsencode(w2)) and not os.path.lexists(os.fsencode(w1))
+    assert _trashinfo_paths(iso).keys() == {w1, a}
+    # undo in a new process restores the non-UTF-8 name exactly
+    p = cli("undo", "--library", iso.library)
+    assert p.returncode == 0, p.stderr
+    assert os.path.exists(os.fsencode(w1)) and os.path.exists(a)
+    assert open(os.fsencode(w1), "rb").read() == open(a, "rb").read()
+    # and the CLI takes such a path as an argument (bytes in argv)
+    p = cli("trash", w1, "--library", iso.library, "--json", str(iso.root / "t.json"))
+    assert p.returncode == 0, p.stderr
+    assert [t["path"] for t in read_json(str(iso.root / "t.json"))["trashed"]] == [w1]
