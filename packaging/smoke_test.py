@@ -140,6 +140,13 @@ def main(argv=None) -> int:
         st = res2.get("stats", {})
         check("rescan", rc2 == 0 and st.get("embedded") == 0 and len(res2.get("groups", [])) == len(got),
               f"exit {rc2}, stats {st} ({s2:.1f}s)" + ("" if rc2 == 0 else "\n" + out2[-2000:]))
+        # the default model (ResNet-50) from the bundled ONNX file: no download, no torch
+        js50 = work / "scan50.json"
+        rc3, out3, s3 = run([exe, "scan", photos, "--model", "resnet50", "--library", work / "library50",
+                             "--json", js50], env, args.no_network, 600)
+        st3 = json.loads(js50.read_text()).get("stats", {}) if rc3 == 0 and js50.is_file() else {}
+        check("scan-resnet50", rc3 == 0 and st3.get("embedded") == 9,
+              f"exit {rc3}, stats {st3} ({s3:.1f}s)" + ("" if rc3 == 0 else "\n" + out3[-2000:]))
     if not args.skip_gui:
         png = work / "window.png"
         rc, out, s = run([exe, "gui", "--library", lib, "--screenshot", png], env, args.no_network, 300)
@@ -147,7 +154,7 @@ def main(argv=None) -> int:
         passed = rc == 0 and png.is_file()
         if passed:
             im = Image.open(png).convert("RGB")
-            colours = len(set(im.resize((64, 64)).getdata()))
+            colours = len(im.resize((64, 64)).getcolors(64 * 64) or [])
             passed = im.width >= 400 and im.height >= 300 and colours > 8
             detail += f", {im.width}x{im.height}, {colours} colours"
             report["screenshot"] = str(png)
