@@ -195,11 +195,13 @@ def step_prune(args, build: Path) -> Path:
             elif q.exists():
                 removed += q.stat().st_size
                 q.unlink()
-    needed = _needed_libs(app) if not (WIN or MAC) else set()
-    for pattern in PRUNE_GLOBS:
-        for p in list(app.rglob(pattern)):
-            if p.name in needed or not (p.exists() or p.is_symlink()):
-                continue
+    while True:  # to a fixed point: removing one library can orphan another (python_flight -> flight)
+        needed = _needed_libs(app) if not (WIN or MAC) else set()
+        hits = list(dict.fromkeys(p for pattern in PRUNE_GLOBS for p in app.rglob(pattern)
+                                  if p.name not in needed and (p.exists() or p.is_symlink())))
+        if not hits:
+            break
+        for p in hits:
             removed += 0 if p.is_symlink() else p.stat().st_size
             p.unlink()
     if not (WIN or MAC):
@@ -216,7 +218,7 @@ def app_dir(build: Path) -> Path:
 
 
 # -- step 4: installers ---------------------------------------------------------------------------
-DEB_DEPENDS = ("libc6 (>= 2.31), libgl1, libegl1, libfontconfig1, libfreetype6, libxkbcommon0, libxkbcommon-x11-0, "
+DEB_DEPENDS = ("libc6 (>= {glibc}), libgl1, libegl1, libfontconfig1, libfreetype6, libxkbcommon0, libxkbcommon-x11-0, "
                "libxcb-cursor0, libxcb-icccm4, libxcb-image0, libxcb-keysyms1, libxcb-randr0, libxcb-render-util0, "
                "libxcb-shape0, libxcb-xinerama0, libxcb-xkb1, libx11-xcb1, libdbus-1-3")
 
@@ -275,7 +277,8 @@ def build_deb(args, build: Path) -> Path:
     debian.mkdir()
     installed_kb = (tree_size(stage) + 1023) // 1024
     control = (ROOT / "packaging" / "linux" / "control.in").read_text().format(
-        version=__version__, arch=deb_arch(), installed_kb=installed_kb, depends=DEB_DEPENDS)
+        version=__version__, arch=deb_arch(), installed_kb=installed_kb,
+        depends=DEB_DEPENDS.format(glibc=platform.libc_ver()[1] or "2.31"))  # bundled libs need the build's glibc
     (debian / "control").write_text(control)
     for script in ("postinst", "postrm"):
         src = ROOT / "packaging" / "linux" / script
