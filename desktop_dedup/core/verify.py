@@ -1,0 +1,623 @@
+"""Pixel verification of candidate pairs: the same photo (an edited copy), another shot, or unrelated?
+
+Stage 2 of grouping (stage 1 proposes candidate pairs by embedding similarity).
+
+At decode time every image gets a compact *signature* (``make_signature``, ~15 KB): a grayscale
+thumbnail with the true aspect ratio, ORB keypoints computed at a canonical size, and a few global
+statistics.  ``compare`` then decides from two signatures alone:
+
+1. **Same frame** (aspect ratios agree): the two thumbnails are sampled on the same grid.  A copy that
+   was only resized, re-compressed, brightened, made grayscale or captioned agrees *cell by cell*
+   (local normalised correlation, so brightness/contrast/gray do not matter) everywhere except a
+   full-width overlay band; a burst frame from a static camera does not (the subject moved).
+2. **Aligned** (crop, frame, small rotation): ORB matches + RANSAC give a similarity transform,
+   refined by ECC on the thumbnails.  An edit never adds picture content, so one frame must lie
+   *inside* the other (a moving-camera burst overlaps only partially); then the overlap is checked
+   cell by cell as above, at the coarser of the two resolutions.
+
+Everything is measured relative to the images themselves (normalised correlation, fractions of
+cells, fractions of the frame), so the decision does not depend on a photo collection.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Optional
+
+import cv2
+import numpy as np
+from PIL import Image
+
+SIGNATURE_VERSION = 3
+
+#: Thumbnail pixel budget (a 4:3 picture gets 120 x 90) and longest side.
+THUMB_AREA = 120 * 90
+THUMB_MAX_SIDE = 160
+#: Long side of the image ORB runs on (never upscaled beyond the input).
+FEATURE_SIDE = 384
+MAX_KEYPOINTS = 112
+#: Block size (thumbnail pixels) of the stored clipped-channel map.
+CLIP_BLOCK = 4
+#: Blocks whose clipped share differs by more than this are ignored after a brightness/contrast edit.
+CLIP_DIFF = 0.5
+
+#: Common blur (thumbnail px) before comparing a pair that had to be resampled to align.
+RESAMPLED_BLUR = 1.0
+#: Cell size (thumbnail pixels) of the local-agreement grid.
+CELL = 8
+#: A cell is informative when its std (0..255 levels) exceeds this in either image.
+TEXTURE_STD = 4.0
+
+_MAGIC = b"DDv"
+_HEADER = struct.Struct("<3sBHHHHHHHfffff")  # magic, ver, src w, h, thumb w, h, feat w, h, nkp, 5 stats
+_cv_threads_set = False
+
+
+@dataclass
+class Verdict:
+    relation: str  # "duplicate" | "similar" | "different"
+    score: float  # 0..1 confidence the pair is the same photo
+    transform: str = ""  # human hint: "identical", "resized", "cropped", ...
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass
+class Signature:
+    width: int
+    height: int
+    thumb: np.ndarray  # float32 (th, tw), 0..255
+    clip: np.ndarray  # float32 (th, tw), 0..1: share of source pixels with a clipped colour channel
+    feat_w: int
+    feat_h: int
+    kp: np.ndarray  # float32 (n, 2) in feature-image pixels
+    desc: np.ndarray  # uint8 (n, 32)
+    colorfulness: float
+    clip_lo: float
+    clip_hi: float
+    entropy: float
+    sharpness: float
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _single_thread_cv() -> None:
+    global _cv_threads_set
+    if not _cv_threads_set:
+        cv2.setNumThreads(1)
+        _cv_threads_set = True
+
+
+def _thumb_size(w: int, h: int) -> tuple[int, int]:
+    s = (THUMB_AREA / float(w * h)) ** 0.5
+    tw, th = max(1, round(w * s)), max(1, round(h * s))
+    if max(tw, th) > THUMB_MAX_SIDE:
+        k = THUMB_MAX_SIDE / max(tw, th)
+        tw, th = max(1, round(tw * k)), max(1, round(th * k))
+    return min(tw, w), min(th, h)
+
+
+def make_signature(img: Image.Image) -> bytes:
+    """Compact signature of an upright RGB image (any size; <= ~16 KB)."""
+    _single_thread_cv()
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    rgb = np.asarray(img)
+    h, w = rgb.shape[:2]
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    k = min(1.0, FEATURE_SIDE / max(w, h))
+    fw, fh = max(1, round(w * k)), max(1, round(h * k))
+    feat = cv2.resize(gray, (fw, fh), interpolation=cv2.INTER_AREA) if k < 1.0 else gray
+    edge = 15 if max(fw, fh) < 200 else 31
+    orb = cv2.ORB_create(nfeatures=MAX_KEYPOINTS, scaleFactor=1.25, nlevels=6, edgeThreshold=edge,
+                         patchSize=edge, fastThreshold=10)
+    kps, desc = orb.detectAndCompute(feat, None)
+    if desc is None or not kps:
+        kp = np.zeros((0, 2), np.float32)
+        desc = np.zeros((0, 32), np.uint8)
+    else:
+        kp = np.array([p.pt for p in kps], np.float32)
+    tw, th = _thumb_size(w, h)
+    thumb = cv2.resize(gray, (tw, th), interpolation=cv2.INTER_AREA) if (tw, th) != (w, h) else gray
+    # where a colour channel is clipped: brightness/contrast edits lose texture there (luma alone hides it)
+    chclip = ((rgb.max(axis=2) >= 250) | (rgb.min(axis=2) <= 5)).astype(np.float32)
+    clipmap = cv2.resize(chclip, (_ceil_div(tw, CLIP_BLOCK), _ceil_div(th, CLIP_BLOCK)), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(rgb, (max(1, tw // 2), max(1, th // 2)), interpolation=cv2.INTER_AREA).astype(np.float32)
+    rg = small[..., 0] - small[..., 1]
+    yb = 0.5 * (small[..., 0] + small[..., 1]) - small[..., 2]
+    colorfulness = float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
+    clip_lo = float((gray <= 2).mean())
+    clip_hi = float((gray >= 253).mean())
+    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+    p = hist[hist > 0] / hist.sum()
+    entropy = float(-(p * np.log2(p)).sum())
+    sharp = float(cv2.Laplacian(feat, cv2.CV_32F).var())
+    head = _HEADER.pack(_MAGIC, SIGNATURE_VERSION, min(w, 65535), min(h, 65535), tw, th, fw, fh, len(kp),
+                        colorfulness, clip_lo, clip_hi, entropy, sharp)
+    kq = np.round(kp * 16).astype("<u2")  # 1/16 px fixed point
+    return head + np.ascontiguousarray(thumb, np.uint8).tobytes() + \
+        np.round(clipmap * 255).astype(np.uint8).tobytes() + kq.tobytes() + \
+        np.ascontiguousarray(desc, np.uint8).tobytes()
+
+
+@lru_cache(maxsize=4096)
+def parse_signature(sig: bytes) -> Signature:
+    """Decode a signature (cached: one image takes part in many pairs)."""
+    if len(sig) < _HEADER.size:
+        raise ValueError("signature too short")
+    magic, ver, w, h, tw, th, fw, fh, n, col, clo, chi, ent, shp = _HEADER.unpack_from(sig, 0)
+    if magic != _MAGIC or ver != SIGNATURE_VERSION:
+        raise ValueError("unknown signature version")
+    o = _HEADER.size
+    cw, ch = _ceil_div(tw, CLIP_BLOCK), _ceil_div(th, CLIP_BLOCK)
+    if len(sig) != o + tw * th + cw * ch + 36 * n:
+        raise ValueError("corrupt signature")
+    thumb = np.frombuffer(sig, np.uint8, tw * th, o).reshape(th, tw).astype(np.float32)
+    o += tw * th
+    cm = np.frombuffer(sig, np.uint8, cw * ch, o).reshape(ch, cw).astype(np.float32) / 255.0
+    clip = np.kron(cm, np.ones((CLIP_BLOCK, CLIP_BLOCK), np.float32))[:th, :tw]
+    o += cw * ch
+    kp = np.frombuffer(sig, "<u2", 2 * n, o).reshape(n, 2).astype(np.float32) / 16.0
+    o += 4 * n
+    desc = np.frombuffer(sig, np.uint8, 32 * n, o).reshape(n, 32)
+    return Signature(w, h, thumb, clip, fw, fh, kp, desc, col, clo, chi, ent, shp)
+
+
+# ----------------------------------------------------------------------------------------------
+# Geometry helpers.  A 2x3 matrix maps pixel-centre coordinates of one thumbnail to another.
+# ----------------------------------------------------------------------------------------------
+
+def _h(M: np.ndarray) -> np.ndarray:
+    return np.vstack([M, [0.0, 0.0, 1.0]])
+
+
+def _inv(M: np.ndarray) -> np.ndarray:
+    return np.linalg.inv(_h(M))[:2]
+
+
+def _scale_of(M: np.ndarray) -> float:
+    return float(np.sqrt(abs(np.linalg.det(M[:2, :2]))))
+
+
+def _direct_transform(a: Signature, b: Signature) -> np.ndarray:
+    """b thumb -> a thumb when both show the whole same frame (pixel-centre convention)."""
+    ha, wa = a.thumb.shape
+    hb, wb = b.thumb.shape
+    sx, sy = wa / wb, ha / hb
+    return np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5]], np.float64)
+
+
+def _protrusion(M: np.ndarray, src_shape: tuple, dst_shape: tuple) -> float:
+    """How far the src frame mapped by M sticks out of the dst frame, as a fraction of dst's long side."""
+    hs, ws = src_shape
+    hd, wd = dst_shape
+    c = np.array([[-0.5, -0.5], [ws - 0.5, -0.5], [ws - 0.5, hs - 0.5], [-0.5, hs - 0.5]])
+    p = c @ M[:, :2].T + M[:, 2]
+    out = np.maximum.reduce([-0.5 - p[:, 0], p[:, 0] - (wd - 0.5), -0.5 - p[:, 1], p[:, 1] - (hd - 0.5),
+                             np.zeros(4)])
+    return float(out.max() / max(wd, hd))
+
+
+def _feature_transform(a: Signature, b: Signature, max_rot_deg: float) -> Optional[tuple[np.ndarray, dict]]:
+    """Similarity transform b thumb -> a thumb from ORB matches (None when there is no consistent one)."""
+    if len(a.kp) < 5 or len(b.kp) < 5:
+        return None
+    bf = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+    matches = [m for m in bf.match(b.desc, a.desc) if m.distance <= 64]
+    if len(matches) < 5:
+        return None
+    pb = b.kp[[m.queryIdx for m in matches]]
+    pa = a.kp[[m.trainIdx for m in matches]]
+    M, inl = cv2.estimateAffinePartial2D(pb, pa, method=cv2.RANSAC, ransacReprojThreshold=3.0,
+                                         maxIters=500, confidence=0.995, refineIters=10)
+    if M is None:
+        return None
+    inl = inl.ravel().astype(bool)
+    ni = int(inl.sum())
+    if ni < 5:
+        return None
+    rot = float(np.degrees(np.arctan2(M[1, 0], M[0, 0])))
+    if abs(rot) > max_rot_deg:
+        return None
+    # feature px -> thumb px (pixel-centre convention on both sides)
+    ha, wa = a.thumb.shape
+    hb, wb = b.thumb.shape
+    ka = np.array([[wa / a.feat_w, 0, 0.5 * wa / a.feat_w - 0.5], [0, ha / a.feat_h, 0.5 * ha / a.feat_h - 0.5]])
+    kb = np.array([[b.feat_w / wb, 0, 0.5 * b.feat_w / wb - 0.5], [0, b.feat_h / hb, 0.5 * b.feat_h / hb - 0.5]])
+    Mt = (_h(ka) @ _h(M) @ _h(kb))[:2]
+    info = {"matches": len(matches), "inliers": ni, "inlier_ratio": ni / len(matches), "rot_deg": rot}
+    return Mt, info
+
+
+_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 25, 1e-4)
+
+
+def _ecc_refine(tmpl: np.ndarray, inp: np.ndarray, W: np.ndarray) -> Optional[tuple[np.ndarray, float]]:
+    """Refine W (tmpl coords -> inp coords) by ECC; None when it does not converge."""
+    try:
+        cc, W2 = cv2.findTransformECC(tmpl, inp, W.astype(np.float32), cv2.MOTION_AFFINE, _ECC_CRITERIA, None, 3)
+    except cv2.error:
+        return None
+    return W2.astype(np.float64), float(cc)
+
+
+# ----------------------------------------------------------------------------------------------
+# Local agreement on the overlap
+# ----------------------------------------------------------------------------------------------
+
+def _resample_into(srcs: list, M_src_to_ref: np.ndarray, ref_shape: tuple,
+                   margin: float = 0.0) -> tuple[list, np.ndarray]:
+    """Warp images of the src frame into the ref frame (anti-aliased when they shrink).
+
+    Returns (warped images, valid mask: ref pixels that map at least `margin` + 0.5 px inside src).
+    """
+    s = _scale_of(M_src_to_ref)
+    h, w = ref_shape
+    Mi = _inv(M_src_to_ref)  # ref -> src
+    out = []
+    for src in srcs:
+        if s < 0.87:
+            src = cv2.GaussianBlur(src, (0, 0), 0.45 * np.sqrt(1.0 / (s * s) - 1.0))
+        out.append(cv2.warpAffine(src, Mi, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE))
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    sx = Mi[0, 0] * xs + Mi[0, 1] * ys + Mi[0, 2]
+    sy = Mi[1, 0] * xs + Mi[1, 1] * ys + Mi[1, 2]
+    hs, ws = srcs[0].shape
+    m = margin + 0.5
+    mask = (sx >= m) & (sx <= ws - 1 - m) & (sy >= m) & (sy <= hs - 1 - m)
+    return out, mask
+
+
+def _band_rows(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray, max_frac: float = 0.14) -> Optional[tuple[int, int]]:
+    """Find a full-width overlay band (a caption bar): consecutive rows where most pixels changed.
+
+    Change is measured on a log scale, so a semi-opaque dark bar over a dark picture still counts.
+    Returns (start, stop) rows (with a 1-row margin) or None.
+    """
+    changed = (np.abs(np.log((mov + 8.0) / (ref + 8.0))) > 0.22) & valid
+    n_valid = valid.sum(axis=1)
+    frac = changed.sum(axis=1) / np.maximum(n_valid, 1)
+    lines = (frac > 0.5) & (n_valid > 0.8 * valid.shape[1])
+    if not lines.any():
+        return None
+    idx = np.flatnonzero(lines)
+    best, start, prev = (0, 0), idx[0], idx[0]
+    for i in list(idx[1:]) + [None]:
+        if i is None or i > prev + 2:  # runs may have 1-row gaps
+            if prev + 1 - start > best[1] - best[0]:
+                best = (start, prev + 1)
+            if i is None:
+                break
+            start = i
+        prev = i
+    length = best[1] - best[0]
+    if length < 2 or length > max_frac * len(lines):
+        return None
+    return max(0, best[0] - 1), min(len(lines), best[1] + 1)
+
+
+def _tone_map(x: np.ndarray, y: np.ndarray, img: np.ndarray, bins: int = 16) -> tuple[np.ndarray, float]:
+    """Monotone tone curve taking x values to y values, from corresponding pixels (conditional medians).
+
+    Robust to a local overlay (a caption covers a minority of every brightness bin) and to
+    clipping, gamma or contrast changes.  Returns (img mapped, overall gain).
+    """
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    edges = np.linspace(0, len(xs), bins + 1).astype(int)
+    cx = np.array([np.median(xs[edges[i]:edges[i + 1]]) for i in range(bins) if edges[i + 1] > edges[i]])
+    cy = np.array([np.median(ys[edges[i]:edges[i + 1]]) for i in range(bins) if edges[i + 1] > edges[i]])
+    cy = np.maximum.accumulate(cy)
+    cx, keep = np.unique(cx, return_index=True)
+    cy = cy[keep]
+    if len(cx) < 2:
+        return img + float(np.median(y) - np.median(x)), 1.0
+    gain = float((cy[-1] - cy[0]) / max(cx[-1] - cx[0], 1e-6))
+    # linear extrapolation beyond the end bins
+    lo = (cy[1] - cy[0]) / max(cx[1] - cx[0], 1e-6)
+    hi = (cy[-1] - cy[-2]) / max(cx[-1] - cx[-2], 1e-6)
+    out = np.interp(img, cx, cy)
+    out = np.where(img < cx[0], cy[0] + (img - cx[0]) * lo, out)
+    out = np.where(img > cx[-1], cy[-1] + (img - cx[-1]) * hi, out)
+    return np.clip(out, 0.0, 255.0).astype(np.float32), gain
+
+
+_DEBUG: Optional[list] = None  # research hook: when a list, _agreement appends its arrays
+
+
+def _agreement(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray, ref_clip: np.ndarray,
+               mov_clip: np.ndarray, blur: float = 0.6) -> dict:
+    """Cell-by-cell agreement of two aligned grayscale images on `valid` pixels.
+
+    `blur` (px) is applied to both first: a resampled pair is compared without its near-Nyquist
+    detail, which differs between resampling chains even for identical pictures.
+    """
+    ref_raw, mov_raw = ref, mov
+    r = int(np.ceil(2 * blur))  # blurred pixels near an edge mix in content the other image lacks
+    valid = cv2.erode(valid.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8),
+                      borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    ref = cv2.GaussianBlur(ref, (0, 0), blur)
+    mov = cv2.GaussianBlur(mov, (0, 0), blur)
+    out: dict = {"overlap": float(valid.mean())}
+    vr, vm = ref[valid], mov[valid]
+    if vr.size < 64:
+        out["cells"] = 0
+        return out
+    mov_n, gain = _tone_map(vm, vr, mov)
+    out["gain"] = gain
+    res = np.abs(mov_n - ref)
+    out["res_med"] = float(np.median(res[valid]))
+    # full-width overlay band (caption bar) excluded from the test
+    v2 = valid.copy()
+    band = _band_rows(ref, mov_n, valid)
+    if band is not None:
+        v2[band[0]:band[1], :] = False
+    out["band"] = band
+    h, w = ref.shape
+    ch, cw = h // CELL, w // CELL
+    if ch < 1 or cw < 1:
+        out["cells"] = 0
+        return out
+    oy, ox = (h - ch * CELL) // 2, (w - cw * CELL) // 2
+
+    def cells(a):
+        return a[oy:oy + ch * CELL, ox:ox + cw * CELL].reshape(ch, CELL, cw, CELL)
+
+    # pixels clipped in either image carry no evidence (a brightened copy loses its highlights)
+    clip = (ref_raw >= 245) | (ref_raw <= 8) | (mov_raw >= 245) | (mov_raw <= 8)
+    shift = float(np.median(vm) - np.median(vr))
+    out["shift"] = shift
+    if abs(np.log(max(gain, 1e-3))) > 0.06 or abs(shift) > 6.0:
+        # a brightness/contrast edit: where clipping differs, texture was lost in one of them
+        clip |= (np.abs(ref_clip - mov_clip) > CLIP_DIFF)
+    clip = cv2.dilate(clip.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    X, Y = cells(ref), cells(mov_n)
+    Wt = cells(v2 & ~clip).astype(np.float32)
+    full = cells(v2).all(axis=(1, 3))
+    n = Wt.sum(axis=(1, 3))
+    usable = full & (n >= 0.5 * CELL * CELL)
+    nn = np.maximum(n, 1.0)
+    mx = (Wt * X).sum(axis=(1, 3)) / nn
+    my = (Wt * Y).sum(axis=(1, 3)) / nn
+    dx, dy = (X - mx[:, None, :, None]) * Wt, (Y - my[:, None, :, None]) * Wt
+    sxx, syy, sxy = (dx * dx).sum(axis=(1, 3)) / nn, (dy * dy).sum(axis=(1, 3)) / nn, (dx * dy).sum(axis=(1, 3)) / nn
+    sdx, sdy = np.sqrt(sxx), np.sqrt(syy)
+    ncc = sxy / np.maximum(sdx * sdy, 1e-6)
+    textured = usable & (np.maximum(sdx, sdy) > TEXTURE_STD)
+    nt = int(textured.sum())
+    out["cells"] = int(full.sum())
+    out["textured"] = nt
+    vv = v2 & ~clip
+    out["rms"] = float(np.sqrt(np.mean(res[vv] ** 2))) if vv.sum() > 64 else 99.0
+    out["std"] = float(min(ref[vv].std(), mov_n[vv].std())) if vv.sum() > 64 else 0.0
+    if nt == 0:
+        return out
+    # unexplained structure per cell: 1 - ncc, with flat-vs-textured cells counted as fully changed
+    flat_one = textured & (np.minimum(sdx, sdy) < 0.25 * np.maximum(sdx, sdy))
+    err = np.where(flat_one, 1.0, np.clip(1.0 - ncc, 0.0, 2.0))
+    e = err[textured]
+    wts = np.maximum(sdx, sdy)[textured]
+    out["err_mean"] = float(e.mean())
+    out["err_wmean"] = float((e * wts).sum() / wts.sum())
+    for t in (0.02, 0.05, 0.1, 0.2):
+        out[f"bad{int(t * 100):02d}"] = float((e > t).mean())
+    out["err_p90"] = float(np.percentile(e, 90))
+    if _DEBUG is not None:
+        _DEBUG.append({"ref": ref, "mov": mov_n, "valid": v2, "err": np.where(textured, err, -1.0),
+                       "origin": (oy, ox)})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Pair analysis
+# ----------------------------------------------------------------------------------------------
+
+def _same_frame(a: Signature, b: Signature) -> Optional[dict]:
+    """Agreement when both thumbnails show the same whole frame (aspect ratios agree)."""
+    if abs(np.log((a.width / a.height) / (b.width / b.height))) > 0.02:
+        return None
+    M = _direct_transform(a, b)
+    if _scale_of(M) < 1.0:  # warp the finer thumbnail into the coarser one
+        (mov, mclip), valid = _resample_into([b.thumb, b.clip], M, a.thumb.shape)
+        st = _agreement(a.thumb, mov, valid, a.clip, mclip)
+    else:
+        (mov, mclip), valid = _resample_into([a.thumb, a.clip], _inv(M), b.thumb.shape)
+        st = _agreement(b.thumb, mov, valid, b.clip, mclip)
+    return st
+
+
+def _aligned(a: Signature, b: Signature, max_rot_deg: float) -> Optional[dict]:
+    """Agreement after feature + ECC alignment, with the containment test."""
+    ft = _feature_transform(a, b, max_rot_deg)
+    if ft is None:
+        return None
+    M, info = ft  # b -> a
+    out = dict(info)
+    out["scale"] = _scale_of(M)
+    # which frame is inside the other?  (an edit never adds picture content)
+    pb_in_a = _protrusion(M, b.thumb.shape, a.thumb.shape)
+    pa_in_b = _protrusion(_inv(M), a.thumb.shape, b.thumb.shape)
+    inner_is_b = pb_in_a <= pa_in_b
+    out["protrusion0"] = min(pb_in_a, pa_in_b)
+    if out["protrusion0"] > 0.06:
+        out["contained"] = False
+        return out
+    # ECC refinement: template = inner frame, input = outer frame
+    inner, outer = (b, a) if inner_is_b else (a, b)
+    tmpl, inp, W = inner.thumb, outer.thumb, (M if inner_is_b else _inv(M))
+    r = _ecc_refine(tmpl, inp, W)
+    if r is not None and np.all(np.isfinite(r[0])) and abs(np.log(_scale_of(r[0]) / _scale_of(W))) < 0.1:
+        W, out["ecc"] = r
+    out["protrusion"] = _protrusion(W, tmpl.shape, inp.shape)
+    out["contained"] = out["protrusion"] <= 0.012
+    out["inner_cover"] = _scale_of(W) ** 2 * tmpl.size / inp.size  # share of the outer frame covered
+    if out["inner_cover"] < 0.97:
+        # is the outer picture's extra area a plain frame (added border) or real picture (a crop)?
+        ho, wo = inp.shape
+        ones = np.ones(tmpl.shape, np.float32)
+        cover = cv2.warpAffine(ones, W, (wo, ho), flags=cv2.INTER_LINEAR, borderValue=0)
+        rim = cover < 0.01
+        rim = cv2.erode(rim.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        if rim.sum() >= 8:
+            out["rim_std"] = float(inp[rim].std())
+            out["framed"] = out["rim_std"] < 6.0
+    # compare at the coarser resolution: W maps inner -> outer
+    if _scale_of(W) < 1.0:  # inner is finer: warp inner into outer frame
+        (mov, mclip), valid = _resample_into([inner.thumb, inner.clip], W, inp.shape)
+        st = _agreement(outer.thumb, mov, valid, outer.clip, mclip, RESAMPLED_BLUR)
+    else:
+        (mov, mclip), valid = _resample_into([outer.thumb, outer.clip], _inv(W), tmpl.shape)
+        st = _agreement(inner.thumb, mov, valid, inner.clip, mclip, RESAMPLED_BLUR)
+    out.update(st)
+    out["inner"] = "b" if inner_is_b else "a"
+    out["rot_deg"] = float(np.degrees(np.arctan2(W[1, 0], W[0, 0])))
+    out["scale"] = _scale_of(W) if inner_is_b else 1.0 / max(_scale_of(W), 1e-9)
+    return out
+
+
+#: Decision thresholds (see calibrate.py).  All are relative measures: 1 - local normalised correlation
+#: averaged over informative cells, shares of cells, pixel levels only for textureless pictures.
+DEFAULT_THRESHOLDS: dict = {
+    "min_cells": 8,  # fewer informative cells than this: judge on the pixel residual instead
+    "same_err": 0.028,  # same frame: mean (1 - ncc) over cells
+    "same_bad": 0.02,  # same frame: share of cells with 1 - ncc > 0.2
+    "aligned_err": 0.03,  # after alignment (crop, frame, rotation)
+    "aligned_bad": 0.03,
+    "flat_rms": 5.0,  # textureless pictures: rms residual (levels) ...
+    "flat_rms_rel": 0.12,  # ... and relative to the picture's contrast
+    "similar_inliers": 12,  # same scene: consistent feature matches ...
+    "similar_ratio": 0.3,  # ... and their share
+    "similar_err": 0.5,  # or a same-frame residual this low
+    "similar_cosine": 0.9,  # or (when given) an embedding cosine this high
+}
+
+_DIHEDRAL = {  # name -> function on a 2-D array (how b may have been turned relative to a)
+    "rotated 90": lambda x: np.rot90(x, 1),
+    "rotated 180": lambda x: np.rot90(x, 2),
+    "rotated 270": lambda x: np.rot90(x, 3),
+    "mirrored": lambda x: x[:, ::-1],
+    "flipped": lambda x: x[::-1, :],
+    "transposed": lambda x: x.T,
+    "transversed": lambda x: np.rot90(x, 2).T,
+}
+
+
+def _turned(b: Signature, fn) -> Signature:
+    t = np.ascontiguousarray(fn(b.thumb))
+    c = np.ascontiguousarray(fn(b.clip))
+    w, h = (b.width, b.height) if t.shape == b.thumb.shape else (b.height, b.width)
+    return Signature(w, h, t, c, b.feat_w, b.feat_h, b.kp[:0], b.desc[:0], b.colorfulness, b.clip_lo,
+                     b.clip_hi, b.entropy, b.sharpness)
+
+
+def _is_dup(x: dict, kind: str, T: dict) -> bool:
+    if kind == "feat" and not x.get("contained"):
+        return False
+    if x.get("cells", 0) < 4:
+        return False
+    if x.get("textured", 0) < T["min_cells"]:
+        rms = x.get("rms", 99.0)
+        return rms <= T["flat_rms"] and rms <= max(2.0, T["flat_rms_rel"] * x.get("std", 0.0))
+    e, bad = ("same_err", "same_bad") if kind == "direct" else ("aligned_err", "aligned_bad")
+    return x.get("err_mean", 9.0) <= T[e] and x.get("bad20", 9.0) <= T[bad]
+
+
+def _score(x: dict, kind: str, T: dict) -> float:
+    """Confidence the pair is the same photo: 1 at zero residual, 0.5 at the threshold."""
+    if x.get("textured", 0) < T["min_cells"]:
+        r = x.get("rms", 99.0) / max(T["flat_rms"], 1e-6)
+    else:
+        e = T["same_err"] if kind == "direct" else T["aligned_err"]
+        r = x.get("err_mean", 9.0) / e
+    return float(np.clip(0.5 ** r, 0.0, 1.0))
+
+
+def analyse_pair(sig_a: bytes, sig_b: bytes, *, rotations: bool = False, full: bool = True,
+                 thresholds: Optional[dict] = None) -> dict:
+    """Raw measurements for a pair: "direct" (same frame), "feat" (aligned), "turn" (rotated/mirrored).
+
+    With full=False it stops as soon as one of them proves a duplicate (what compare() uses).
+    """
+    _single_thread_cv()
+    T = thresholds or DEFAULT_THRESHOLDS
+    a, b = parse_signature(sig_a), parse_signature(sig_b)
+    out: dict = {}
+    d = _same_frame(a, b)
+    if d is not None:
+        out["direct"] = d
+        if not full and _is_dup(d, "direct", T):
+            return out
+    f = _aligned(a, b, 180.0 if rotations else 20.0)
+    if f is not None:
+        out["feat"] = f
+        if not full and _is_dup(f, "feat", T):
+            return out
+    if rotations:
+        for name, fn in _DIHEDRAL.items():
+            bt = _turned(b, fn)
+            d = _same_frame(a, bt)
+            if d is not None:
+                d["turn"] = name
+                out["turn"] = d
+                if _is_dup(d, "direct", T):
+                    break
+    return out
+
+
+def _hint(a: Signature, b: Signature, x: dict, kind: str) -> str:
+    """Human description of how b differs from a."""
+    parts = []
+    if kind == "turn":
+        parts.append(x["turn"])
+    if kind == "feat":
+        if x.get("framed"):
+            parts.append("framed")
+        elif x.get("inner_cover", 1.0) < 0.97:
+            parts.append("cropped")
+        if abs(x.get("rot_deg", 0.0)) > 1.0:
+            parts.append("rotated")
+    if x.get("band") is not None:
+        parts.append("captioned")
+    lo, hi = sorted((a.colorfulness, b.colorfulness))
+    if lo < 3.0 and hi > 10.0:
+        parts.append("grayscale")
+    if abs(np.log(max(x.get("gain", 1.0), 1e-3))) > 0.1 or abs(x.get("shift", 0.0)) > 10.0:
+        parts.append("brightness/contrast")
+    if not parts or kind == "direct":
+        if (a.width, a.height) != (b.width, b.height):
+            parts.insert(0, "resized")
+        elif not parts:
+            parts.append("identical" if x.get("rms", 99.0) < 0.5 else "re-compressed")
+    return ", ".join(parts)
+
+
+def decide(a: Signature, b: Signature, d: dict, *, cosine: Optional[float] = None,
+           thresholds: Optional[dict] = None) -> Verdict:
+    """Turn analyse_pair measurements into a Verdict."""
+    T = thresholds or DEFAULT_THRESHOLDS
+    for kind in ("direct", "feat", "turn"):
+        x = d.get(kind)
+        if x is not None and _is_dup(x, "feat" if kind == "feat" else "direct", T):
+            sc = _score(x, "feat" if kind == "feat" else "direct", T)
+            return Verdict("duplicate", max(sc, 0.5), _hint(a, b, x, kind), d)
+    best = max([_score(x, "feat" if k == "feat" else "direct", T) for k, x in d.items()
+                if x.get("cells", 0) >= 4] + [0.0])
+    f = d.get("feat", {})
+    same_scene = (f.get("inliers", 0) >= T["similar_inliers"] and f.get("inlier_ratio", 0.0) >= T["similar_ratio"]) \
+        or d.get("direct", {}).get("err_mean", 9.0) <= T["similar_err"] \
+        or (cosine is not None and cosine >= T["similar_cosine"])
+    if same_scene:
+        return Verdict("similar", min(best, 0.49), "another shot", d)
+    return Verdict("different", min(best, 0.49), "", d)
+
+
+def compare(sig_a: bytes, sig_b: bytes, *, rotations: bool = False, cosine: Optional[float] = None,
+            thresholds: Optional[dict] = None) -> Verdict:
+    """Classify a candidate pair: "duplicate" (same photo, maybe edited), "similar" (another shot of the
+    same scene) or "different".  `rotations` also accepts copies turned by 90/180 degrees or mirrored;
+    `cosine` (the embedding similarity, if known) only helps to call a pair "similar"."""
+    d = analyse_pair(sig_a, sig_b, rotations=rotations, full=False, thresholds=thresholds)
+    return decide(parse_signature(sig_a), parse_signature(sig_b), d, cosine=cosine, thresholds=thresholds)
