@@ -1,6 +1,8 @@
 """Look and feel: Fusion style, a light or dark palette, one accent colour and a small style sheet."""
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
@@ -11,6 +13,7 @@ KIND_TITLES = {"exact": "Identical", "near": "Edited copy", "similar": "Similar,
 #: Badge colours per kind (work on light and dark backgrounds).
 KIND_COLORS = {"exact": "#2e9d57", "near": "#d08a12", "similar": "#7a68d8"}
 ACCENT = "#3b78e7"
+RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 DANGER = "#d64545"
 
 _LIGHT = {
@@ -72,6 +75,7 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> None:
 
 def style_sheet() -> str:
     c = _colors
+    CHEVRON = os.path.join(RESOURCES, "chevron-down.svg").replace(os.sep, "/")
     return f"""
 QWidget {{ font-size: 10pt; }}
 QMainWindow, QDialog {{ background: {c['window']}; }}
@@ -95,10 +99,31 @@ QToolButton:checked {{ background: {c['hover']}; border: 1px solid {c['highlight
 QListView, QTreeWidget, QPlainTextEdit, QLineEdit, QListWidget {{
     background: {c['base']}; border: 1px solid {c['border']}; border-radius: 8px; }}
 QLineEdit, QPlainTextEdit {{ padding: 4px 6px; }}
-QComboBox {{ padding: 4px 8px; border: 1px solid {c['border']}; border-radius: 6px; background: {c['button']}; }}
+QComboBox {{ padding: 5px 10px; border: 1px solid {c['border']}; border-radius: 6px; background: {c['button']}; }}
+QComboBox:hover {{ background: {c['hover']}; }}
+QComboBox::drop-down {{ border: none; width: 22px; }}
+QComboBox::down-arrow {{ image: url("{CHEVRON}"); width: 12px; height: 12px; margin-right: 8px; }}
+QComboBox QAbstractItemView {{ border: 1px solid {c['border']}; background: {c['base']}; padding: 4px;
+    selection-background-color: {c['hover']}; selection-color: {c['text']}; outline: none; }}
+QScrollBar:vertical {{ background: transparent; width: 10px; margin: 2px; }}
+QScrollBar::handle:vertical {{ background: {c['border']}; border-radius: 3px; min-height: 30px; }}
+QScrollBar::handle:vertical:hover {{ background: {c['muted']}; }}
+QScrollBar:horizontal {{ background: transparent; height: 10px; margin: 2px; }}
+QScrollBar::handle:horizontal {{ background: {c['border']}; border-radius: 3px; min-width: 30px; }}
+QScrollBar::handle:horizontal:hover {{ background: {c['muted']}; }}
+QScrollBar::add-line, QScrollBar::sub-line {{ width: 0; height: 0; }}
+QScrollBar::add-page, QScrollBar::sub-page {{ background: transparent; }}
+QMenuBar {{ background: {c['window']}; }}
+QMenuBar::item {{ padding: 4px 10px; background: transparent; }}
+QMenuBar::item:selected {{ background: {c['hover']}; border-radius: 4px; }}
+QMenu {{ background: {c['card']}; border: 1px solid {c['border']}; padding: 4px; }}
+QMenu::item {{ padding: 5px 24px 5px 16px; border-radius: 4px; }}
+QMenu::item:selected {{ background: {c['hover']}; color: {c['text']}; }}
+QMenu::separator {{ height: 1px; background: {c['border']}; margin: 4px 8px; }}
 QProgressBar {{ border: none; border-radius: 5px; background: {c['alt']}; height: 10px; text-align: center; }}
 QProgressBar::chunk {{ border-radius: 5px; background: {c['highlight']}; }}
-QStatusBar {{ color: {c['muted']}; }}
+QStatusBar {{ color: {c['muted']}; padding: 0 8px; }}
+QStatusBar QLabel {{ padding: 0 10px 0 0; }}
 QToolBar {{ border: none; spacing: 6px; padding: 4px 8px; background: {c['window']}; }}
 QSplitter::handle {{ background: transparent; }}
 QScrollArea {{ border: none; background: transparent; }}

@@ -84,20 +84,30 @@ def test_twenty_thousand_groups_scroll_smoothly(qtbot):
     model.set_filter(None)
     model.set_sort("size")
     model.set_sort("reclaim")
-    assert time.perf_counter() - t0 < 2.0
+    # ~0.2 s on an idle laptop core; generous for a loaded 2-core CI runner
+    assert time.perf_counter() - t0 < 4.0
     view = GroupsView(model)
     qtbot.addWidget(view)
     view.resize(420, 800)
     view.show()
     qtbot.waitExposed(view)
+    delegate = view.list.itemDelegate()
+    painted = []
+    real_paint = delegate.paint
+    delegate.paint = lambda p, o, i: (painted.append(i.row()), real_paint(p, o, i))
     bar = view.list.verticalScrollBar()
-    worst = 0.0
+    view.list.viewport().repaint()
+    frames = []
     for value in [int(bar.maximum() * k / 20) for k in range(21)]:
+        painted.clear()
         t = time.perf_counter()
         bar.setValue(value)
         view.list.viewport().repaint()
-        worst = max(worst, time.perf_counter() - t)
-    assert worst < 0.1, f"a scroll step took {worst * 1000:.0f} ms"
+        frames.append(time.perf_counter() - t)
+        # virtualised: a frame paints the rows on screen, never thousands
+        assert len(set(painted)) <= 800 // 92 + 3, len(set(painted))
+    frames.sort()
+    assert frames[len(frames) // 2] < 0.05, f"median frame {frames[len(frames) // 2] * 1000:.0f} ms"
     # only rows on screen ask for thumbnails (each paints up to 4)
     assert thumbs.asked < 21 * 12 * 4
     assert model.data(model.index(19_999), ThumbsRole) == [None] * min(4, len(model.group_at(19_999).files))

@@ -24,10 +24,11 @@ TotalRole = Qt.UserRole + 6
 ThumbsRole = Qt.UserRole + 7
 IdRole = Qt.UserRole + 8
 
+# sort name -> (label, key over the cached (reclaimable, total, count) of a group)
 SORTS = {
-    "reclaim": ("Most space to free", lambda g: (g.reclaimable_bytes, g.total_bytes)),
-    "size": ("Largest files", lambda g: (g.total_bytes, len(g.files))),
-    "count": ("Most files", lambda g: (len(g.files), g.total_bytes)),
+    "reclaim": ("Most space to free", lambda k: (k[0], k[1])),
+    "size": ("Largest files", lambda k: (k[1], k[2])),
+    "count": ("Most files", lambda k: (k[2], k[1])),
 }
 MAX_THUMBS = 4
 
@@ -45,6 +46,7 @@ class GroupsModel(QAbstractListModel):
         self._sort = "reclaim"
         self._thumbs = thumbnails
         self._path_rows: Optional[dict[str, list[int]]] = None
+        self._stats: dict[int, tuple[int, int, int]] = {}  # id(group) -> (reclaimable, total, count)
         if thumbnails is not None:
             thumbnails.ready.connect(self._on_thumbnail)
 
@@ -67,9 +69,9 @@ class GroupsModel(QAbstractListModel):
         if role == CountRole:
             return len(g.files)
         if role == ReclaimRole:
-            return g.reclaimable_bytes
+            return self._stat(g)[0]
         if role == TotalRole:
-            return g.total_bytes
+            return self._stat(g)[1]
         if role == IdRole:
             return g.id
         if role == ThumbsRole:
@@ -99,7 +101,17 @@ class GroupsModel(QAbstractListModel):
     # --- content ---
     def set_groups(self, groups: list[Group]) -> None:
         self._all = list(groups)
+        self._stats = {}
         self._rebuild()
+
+    def _stat(self, g: Group) -> tuple[int, int, int]:
+        st = self._stats.get(id(g))
+        if st is None:
+            st = self._stats[id(g)] = (g.reclaimable_bytes, g.total_bytes, len(g.files))
+        return st
+
+    def reclaimable_bytes(self) -> int:
+        return sum(self._stat(g)[0] for g in self._all)
 
     def all_groups(self) -> list[Group]:
         return list(self._all)
@@ -125,7 +137,9 @@ class GroupsModel(QAbstractListModel):
     def _rebuild(self) -> None:
         self.beginResetModel()
         rows = [g for g in self._all if self._kind is None or g.kind == self._kind]
-        rows.sort(key=SORTS[self._sort][1], reverse=True)
+        key = SORTS[self._sort][1]
+        stat = self._stat
+        rows.sort(key=lambda g: key(stat(g)), reverse=True)
         self._rows = rows
         self._path_rows = None
         self.endResetModel()
@@ -147,7 +161,13 @@ class GroupsModel(QAbstractListModel):
         return out
 
     def remove_group(self, group_id: str) -> None:
-        self._all = [g for g in self._all if g.id != group_id]
+        kept = []
+        for g in self._all:
+            if g.id == group_id:
+                self._stats.pop(id(g), None)
+            else:
+                kept.append(g)
+        self._all = kept
         row = self.row_of(group_id)
         if row >= 0:
             self.beginRemoveRows(QModelIndex(), row, row)
@@ -169,6 +189,7 @@ class GroupsModel(QAbstractListModel):
                 if g.keep in gone and keep_files:
                     g.keep = max(keep_files, key=lambda f: (f.width * f.height, f.size)).path
                 changed[id(g)] = g
+                self._stats.pop(id(g), None)
         if not changed:
             return
         self._all = [g for g in self._all if len(g.files) >= 2]

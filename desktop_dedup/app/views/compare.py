@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (QButtonGroup, QFrame, QGraphicsPixmapItem, QGraph
 from .. import theme
 from ..fmt import capture_date, human_bytes
 from .first_run import card
-from .group_delegate import paint_badge  # noqa: F401  (kept for a consistent badge look)
 
 
 @dataclass
@@ -189,10 +188,12 @@ class ZoomSync:
         if self.on_change:
             self.on_change()
 
-    def percent(self) -> int:
-        if not self.views:
-            return 100
-        return round(self.views[0].scale_for(self.state) * 100)
+    def percent(self) -> Optional[int]:
+        """Zoom of the first view that shows a picture, in percent of its full-size pixels."""
+        for v in self.views:
+            if v.has_image():
+                return round(v.scale_for(self.state) * 100)
+        return None
 
 
 class MemberPane(QFrame):
@@ -588,4 +589,5 @@ class CompareView(QWidget):
         self.sync.zoom_by(0.8)
 
     def _update_zoom_label(self) -> None:
-        self.zoom_label.setText(f"{self.sync.percent()} %" if self.group is not None else "")
+        pct = self.sync.percent() if self.group is not None else None
+        self.zoom_label.setText(f"{pct} %" if pct is not None else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
@@ -19,6 +20,19 @@ def folders_from_mime(mime) -> list[str]:
             if path and os.path.isdir(path):
                 out.append(os.path.abspath(path))
     return out
+
+
+class FolderList(QListWidget):
+    """The folder list, with a hint painted while it is empty."""
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self.count() == 0:
+            p = QPainter(self.viewport())
+            p.setPen(self.palette().color(QPalette.PlaceholderText))
+            p.drawText(self.viewport().rect().adjusted(20, 10, -20, -10), Qt.AlignCenter | Qt.TextWordWrap,
+                       "No folders yet.\nClick “Add folder…”, or drop folders from your file manager here.")
+            p.end()
 
 
 def card(parent=None) -> QFrame:
@@ -48,6 +62,12 @@ class FirstRunView(QWidget):
         lay.setSpacing(14)
         lay.setContentsMargins(0, 0, 0, 0)
 
+        self.logo = QLabel()
+        icon_path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                 "resources", "icon-128.png")
+        if os.path.exists(icon_path):
+            self.logo.setPixmap(QPixmap(icon_path).scaled(64, 64, Qt.KeepAspectRatio, Qt.SmoothTransformation))
+        lay.addWidget(self.logo)
         self.title = QLabel("Find the duplicates among your photos")
         self.title.setProperty("role", "title")
         self.subtitle = QLabel(
@@ -78,7 +98,7 @@ class FirstRunView(QWidget):
         head.addWidget(self.remove_button)
         box_lay.addLayout(head)
 
-        self.folder_list = QListWidget()
+        self.folder_list = FolderList()
         self.folder_list.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.folder_list.setMinimumHeight(120)
         self.folder_list.setMaximumHeight(190)

@@ -143,8 +143,7 @@ class GroupsView(QWidget):
 
     def _update_summary(self) -> None:
         counts = self.model.counts()
-        groups = self.model.all_groups()
-        reclaim = sum(g.reclaimable_bytes for g in groups)
+        reclaim = self.model.reclaimable_bytes()
         n = counts["all"]
         self.summary.setText(f"{n:,} group{'s' if n != 1 else ''} · {human_bytes(reclaim)} to free")
         for i, (kind, label) in enumerate(FILTERS):

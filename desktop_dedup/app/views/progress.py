@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from .. import theme
 from ..fmt import human_bytes, human_duration
 from .first_run import card
 
@@ -39,6 +40,8 @@ class ProgressView(QWidget):
         lay.setSpacing(12)
         self.title = QLabel("Scanning your photos")
         self.title.setProperty("role", "title")
+        self.steps = QLabel()
+        self.steps.setTextFormat(Qt.RichText)
         self.phase = QLabel(PHASES["start"])
         self.phase.setProperty("role", "heading")
         self.bar = QProgressBar()
@@ -61,7 +64,7 @@ class ProgressView(QWidget):
         self.cancel_button.clicked.connect(self._cancel)
         buttons.addWidget(self.pause_button)
         buttons.addWidget(self.cancel_button)
-        for w in (self.title, self.phase, self.bar, self.counts, self.current, self.note):
+        for w in (self.title, self.steps, self.phase, self.bar, self.counts, self.current, self.note):
             lay.addWidget(w)
         lay.addSpacing(4)
         lay.addLayout(buttons)
@@ -76,6 +79,7 @@ class ProgressView(QWidget):
         self._paused = False
         self.title.setText(title)
         self.phase.setText(PHASES["start"])
+        self.set_step("")
         self.bar.setRange(0, 0)
         self.counts.setText("")
         self.current.setText("")
@@ -85,9 +89,26 @@ class ProgressView(QWidget):
         self.cancel_button.setEnabled(True)
         self.cancel_button.setText("Cancel")
 
+    def set_step(self, phase: str) -> None:
+        order = ["walk", "hash", "embed", "group"]
+        names = ["Find files", "Read", "Compare pictures", "Group"]
+        current = order.index(phase) if phase in order else (4 if phase == "done" else -1)
+        parts = []
+        for i, name in enumerate(names):
+            if i < current:
+                parts.append(f"<span style='color:{theme.KIND_COLORS['exact']}'>✓ {name}</span>")
+            elif i == current:
+                parts.append(f"<b style='color:{theme.color('highlight')}'>● {name}</b>")
+            else:
+                parts.append(f"<span style='color:{theme.color('muted')}'>○ {name}</span>")
+        self.steps.setText("&nbsp;&nbsp;&nbsp;".join(parts))
+
     def set_progress(self, p) -> None:
         """Show a ScanProgress."""
+        self.set_step(p.phase)
         label = PHASES.get(p.phase, p.phase)
+        if p.phase == "hash" and p.total and p.done >= p.total:
+            label = "Getting ready to compare (the first scan loads the image model)…"
         self.phase.setText(("Paused — " + label) if self._paused else label)
         if p.total:
             self.bar.setRange(0, max(1, int(p.total)))
