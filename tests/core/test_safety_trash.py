@@ -22,10 +22,16 @@ from tests.photos import save, scene
 pytestmark = pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="freedesktop trash (Linux/BSD)")
 
 
-@pytest.fixture
-def photos(iso):
-    """a (+2 byte copies), b (+1 copy), c and e singletons, one file outside the roots; scanned."""
-    p = iso.photos
+@pytest.fixture(scope="module")
+def _scanned_template(tmp_path_factory):
+    """Scan once per module: a (+2 byte copies), b (+1 copy), c and e singletons, one file outside the roots.
+
+    Each test gets a fresh copy of photos + library at the SAME absolute paths (the catalog stores absolute
+    paths; copies keep size and mtime, so the library sees unchanged files).
+    """
+    base = tmp_path_factory.mktemp("safety")
+    work = base / "work"
+    p = str(work / "photos")
     a = save(scene(0, (160, 120)), os.path.join(p, "a.jpg"))
     a1, a2 = os.path.join(p, "a_copy1.jpg"), os.path.join(p, "sub", "a_copy2.jpg")
     os.makedirs(os.path.dirname(a2))
@@ -36,16 +42,39 @@ def photos(iso):
     shutil.copyfile(b, b1)
     c = save(scene(2, (160, 120)), os.path.join(p, "c.jpg"))
     e = save(scene(3, (160, 120)), os.path.join(p, "e.jpg"))
-    outside = save(scene(0, (160, 120)), str(iso.root / "elsewhere" / "a.jpg"))
-    result = scan(iso.library, [p])
+    outside = save(scene(0, (160, 120)), str(work / "elsewhere" / "a.jpg"))
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("XDG_DATA_HOME", str(base / "xdg"))
+        mp.setenv("DESKTOP_DEDUP_PRECISION", "fp32")
+        result = scan(str(work / "library"), [p])
+    finally:
+        mp.undo()
     exact = group_sets(result.groups, ("exact",))
     assert frozenset({a, a1, a2}) in exact and frozenset({b, b1}) in exact, result.groups
+    shutil.copytree(work, base / "template", symlinks=True)
+    return base, dict(a=a, a1=a1, a2=a2, b=b, b1=b1, c=c, e=e, outside=outside)
+
+
+@pytest.fixture
+def photos(iso, _scanned_template):
+    """The scanned set, fresh for this test; `iso` gives this test its own OS trash."""
+    base, names = _scanned_template
+    work = base / "work"
+    shutil.rmtree(work)
+    shutil.copytree(base / "template", work, symlinks=True)
+
+    class Iso(iso):
+        root = work
+        photos = str(work / "photos")
+        library = str(work / "library")
 
     class P:
         pass
 
-    P.a, P.a1, P.a2, P.b, P.b1, P.c, P.e, P.outside = a, a1, a2, b, b1, c, e, outside
-    P.iso = iso
+    for k, v in names.items():
+        setattr(P, k, v)
+    P.iso = Iso
     return P
 
 
