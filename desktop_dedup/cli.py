@@ -276,6 +276,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return cmd_gui(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    # file names that are not valid UTF-8 (surrogate-escaped by Python) print as their original bytes instead of
+    # crashing with UnicodeEncodeError on a strict UTF-8 terminal (after the files were already trashed)
+    try:
+        sys.stdout.reconfigure(errors="surrogateescape")
+    except (AttributeError, ValueError):  # pragma: no cover - replaced or detached stream
+        pass
     if args.command is None:
         return cmd_gui([])
     from .core.types import DedupError
