@@ -348,7 +348,14 @@ def test_odd_paths_same_file_twice_relative_and_non_utf8_names(iso, monkeypatch)
     assert p.returncode == 0, p.stderr
     assert os.path.exists(os.fsencode(w1)) and os.path.exists(a)
     assert open(os.fsencode(w1), "rb").read() == open(a, "rb").read()
-    # and the CLI takes such a path as an argument (bytes in argv)
-    p = cli("trash", w1, "--library", iso.library, "--json", str(iso.root / "t.json"))
+    # and the CLI takes such a path as an argument (bytes in argv) and prints it, also on a strict UTF-8 terminal
+    strict = {"PYTHONIOENCODING": "utf-8:strict"}
+    p = cli("trash", w1, "--library", iso.library, "--json", str(iso.root / "t.json"), env=strict)
     assert p.returncode == 0, p.stderr
     assert [t["path"] for t in read_json(str(iso.root / "t.json"))["trashed"]] == [w1]
+    assert os.fsencode(w1) in p.stdout
+    p = cli("history", "--library", iso.library, "--json", env=strict)
+    assert p.returncode == 0, p.stderr
+    assert os.fsencode(w1) in p.stdout
+    p = cli("undo", "--library", iso.library, env=strict)
+    assert p.returncode == 0 and os.fsencode(w1) in p.stdout, p.stderr
