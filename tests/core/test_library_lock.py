@@ -19,7 +19,7 @@ import time
 import pytest
 
 from desktop_dedup import cli
-from desktop_dedup.core.library import CATALOG_NAME, Library
+from desktop_dedup.core.library import CATALOG_NAME, JOURNAL_NAME, Library
 from desktop_dedup.core.types import DedupError, LibraryInUseError
 from tests.core._safety import MODEL, REPO, group_sets, iso, read_json  # noqa: F401 (fixture)
 from tests.photos import save, scene
@@ -145,12 +145,28 @@ def _garbage(path) -> None:
         fh.write(os.urandom(3000))
 
 
+def _journal_garbage(path) -> None:
+    _make_library(path)
+    with open(os.path.join(path, JOURNAL_NAME), "wb") as fh:
+        fh.write(b"\x00garbage" * 500)
+
+
+def _journal_newer(path) -> None:
+    _make_library(path)
+    db = sqlite3.connect(os.path.join(path, JOURNAL_NAME))
+    db.execute("PRAGMA user_version=99")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
 CASES = {
     "older_format_0": (lambda p: (_make_library(p), _set_meta(p, "schema_version", "0")), "old format"),
     "newer_version": (lambda p: (_make_library(p), _set_meta(p, "schema_version", "99")), "newer version"),
     "other_app": (lambda p: (_make_library(p), _set_meta(p, "app", "some-other-app")), "not a desktop-dedup library"),
     "foreign_sqlite": (_foreign_sqlite, "not a desktop-dedup library"),
     "garbage_bytes": (_garbage, "not a desktop-dedup library"),
+    "journal_garbage": (_journal_garbage, "journal"),
+    "journal_newer": (_journal_newer, "newer version"),
 }
 
 
@@ -159,7 +175,7 @@ def test_unreadable_library_is_refused_with_a_message_and_left_untouched(iso, ca
     make, expected = CASES[case]
     lib = os.path.join(str(iso.root), "lib_" + case)
     make(lib)
-    catalog = os.path.join(lib, CATALOG_NAME)
+    catalog = os.path.join(lib, JOURNAL_NAME if case.startswith("journal") else CATALOG_NAME)
     before = _sha(catalog)
     with pytest.raises(DedupError) as ei:
         Library.open(lib)
