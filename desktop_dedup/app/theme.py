@@ -99,6 +99,9 @@ QToolButton:checked {{ background: {c['hover']}; border: 1px solid {c['highlight
 QListView, QTreeWidget, QPlainTextEdit, QLineEdit, QListWidget {{
     background: {c['base']}; border: 1px solid {c['border']}; border-radius: 8px; }}
 QLineEdit, QPlainTextEdit {{ padding: 4px 6px; }}
+QListWidget {{ padding: 4px; }}
+QListWidget::item {{ padding: 5px 6px; border-radius: 5px; }}
+QListWidget::item:selected {{ background: {c['hover']}; color: {c['text']}; }}
 QComboBox {{ padding: 5px 10px; border: 1px solid {c['border']}; border-radius: 6px; background: {c['button']}; }}
 QComboBox:hover {{ background: {c['hover']}; }}
 QComboBox::drop-down {{ border: none; width: 22px; }}

@@ -214,6 +214,7 @@ class MainWindow(QMainWindow):
         lib.failed.connect(self._failed)
         self.first_run.scanRequested.connect(self.start_scan)
         self.first_run.settingsRequested.connect(self.open_settings)
+        self.first_run.backRequested.connect(self.show_review)
         self.first_run.foldersChanged.connect(lambda folders: setattr(self.prefs, "folders", folders))
         self.scan_ctl.started.connect(lambda: self.set_page(self.progress))
         self.scan_ctl.finished.connect(self._scan_finished)
@@ -253,6 +254,7 @@ class MainWindow(QMainWindow):
         if self.scan_ctl.active:
             return
         self.first_run.set_folders(self.prefs.folders or self.library.info.get("roots", []))
+        self.first_run.set_can_go_back(bool(self.library.info.get("files")) or self.groups_model.rowCount() > 0)
         self.set_page(self.first_run)
 
     def show_review(self) -> None:
@@ -291,9 +293,12 @@ class MainWindow(QMainWindow):
     def _update_status(self, info: dict) -> None:
         if not info:
             return
-        self.library_label.setText(
-            f"{info.get('files', 0):,} photos · {human_bytes(info.get('bytes', 0))} · "
-            f"last scan {human_time(info.get('last_scan'))}")
+        if info.get("files"):
+            self.library_label.setText(
+                f"{info.get('files', 0):,} photos · {human_bytes(info.get('bytes', 0))} · "
+                f"last scan {human_time(info.get('last_scan'))}")
+        else:
+            self.library_label.setText("No photos scanned yet")
         self.library_label.setToolTip(f"Library: {info.get('path', '')}")
 
     def _failed(self, exc, doing: str) -> None:
@@ -333,25 +338,28 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> SettingsView:
         dlg = SettingsView(self.prefs.model, self.prefs.exclusions, self.prefs.rotations,
                            self.library.path() or "", self)
-        self.library.weightsStatus.connect(dlg_status := (lambda m, st: dlg.set_weights_status(st)
-                                                          if m == "resnet50" else None))
-        self.library.downloadProgress.connect(dlg.set_download_progress)
 
-        def failed(exc):
-            message, _hint = errors.friendly(exc, "downloading the model")
-            dlg.set_download_failed(message)
+        def status(model: str, st: dict) -> None:
+            if model == "resnet50":
+                dlg.set_weights_status(st)
 
-        self.library.downloadFailed.connect(failed)
-        self.library.downloadFinished.connect(lambda _m: dlg.set_weights_status({"available": True}))
+        def failed(exc) -> None:
+            dlg.set_download_failed(errors.friendly(exc, "downloading the model")[0])
+
+        def finished(_model: str) -> None:
+            dlg.set_weights_status({"available": True})
+
+        links = [(self.library.weightsStatus, status), (self.library.downloadProgress, dlg.set_download_progress),
+                 (self.library.downloadFailed, failed), (self.library.downloadFinished, finished)]
+        for signal, slot in links:
+            signal.connect(slot)
         dlg.downloadRequested.connect(self.library.download_model)
         self.library.check_weights("resnet50")
 
-        def done(result):
-            for sig, slot in ((self.library.weightsStatus, dlg_status),
-                              (self.library.downloadProgress, dlg.set_download_progress),
-                              (self.library.downloadFailed, failed)):
+        def done(result: int) -> None:
+            for signal, slot in links:
                 try:
-                    sig.disconnect(slot)
+                    signal.disconnect(slot)
                 except (RuntimeError, TypeError):
                     pass
             if result:

@@ -77,17 +77,29 @@ def main(argv=None) -> int:
     # 2. indexing in progress (the real scan)
     w.first_run.set_folders([photos])
     w.first_run.scan_button.click()
-    spin(until=lambda: w.progress.bar.maximum() > 0 and w.progress.bar.value() > w.progress.bar.maximum() * 0.3
+    phase = {"now": ""}
+    w.library.scanProgress.connect(lambda p: phase.update(now=p.phase))
+    spin(until=lambda: phase["now"] == "embed" and w.progress.bar.value() > w.progress.bar.maximum() * 0.3
          and "files/s" in w.progress.counts.text())
     shots["scanning.png"] = save_small(w, os.path.join(args.out, "scanning.png"))
     spin(until=lambda: not w.scan_ctl.active)
     spin(until=lambda: w.pages.currentWidget() is w.review and w.groups_model.rowCount() > 0, timeout=60)
     # 3. review: an edited-copy group with several members
     groups = w.groups_model.all_groups()
-    pick = max((g for g in groups if g.kind == "near"), key=lambda g: (min(len(g.files), 4), g.reclaimable_bytes),
-               default=groups[0] if groups else None)
+
+    def same_shape(g):
+        """Members with the keeper's aspect ratio (resized / re-saved / retouched copies, not crops)."""
+        k = next(f for f in g.files if f.path == g.keep)
+        return [f for f in g.files if f.path != g.keep and k.height and f.height
+                and abs(f.width / f.height - k.width / k.height) < 0.01]
+
+    near = [g for g in groups if g.kind == "near" and 3 <= len(g.files) <= 4 and same_shape(g)]
+    pick = max(near, key=lambda g: len(same_shape(g))) if near else (groups[0] if groups else None)
     if pick is not None:
         w.groups_view.select_group(pick.id)
+        spin(0.2)
+        if same_shape(pick):
+            w.compare.set_current(same_shape(pick)[0].path)
     spin(until=w.is_settled, timeout=120)
     spin(0.5)
     shots["review.png"] = save_small(w, os.path.join(args.out, "review.png"))

@@ -117,11 +117,18 @@ def measure_stall(photos: str, library: str, model: str, settings: str, watchdog
     groups = w.groups_model.rowCount()
     w.close()
     worst = sorted(gaps, reverse=True)[:8]
+    model_loading = [t for t, e in events if e == "torch in sys.modules"][:1] + [t for t, e in events if e == "embed"][:1]
+    by_phase: dict[str, float] = {}
+    for g, t, p in gaps:
+        if len(model_loading) == 2 and model_loading[0] - 0.5 <= t <= model_loading[1] + 0.2:
+            p = "model load (torch import, one time)"
+        by_phase[p] = max(by_phase.get(p, 0.0), round(g * 1000, 1))
     values = sorted(g for g, _t, _p in gaps)
     return {
         "files": phase["files"], "scan_seconds": round(seconds, 1), "groups": groups, "errors": errors,
         "ticks": len(gaps), "longest_stall_ms": round(worst[0][0] * 1000, 1) if worst else None,
         "p99_gap_ms": round(values[int(len(values) * 0.99) - 1] * 1000, 1) if values else None,
+        "longest_stall_ms_by_phase": by_phase,
         "worst": [{"ms": round(g * 1000), "at_s": round(t, 2), "phase": p} for g, t, p in worst],
         "events": events,
     }

@@ -15,8 +15,6 @@ from desktop_dedup.app.engine import Engine
 
 from .fakes import draw_image
 
-pytestmark = pytest.mark.timeout(300) if hasattr(pytest.mark, "timeout") else []
-
 
 def make_photos(root):
     """8 files: 4 distinct pictures, a byte copy, a half-size copy and two recompressed copies."""

@@ -30,6 +30,7 @@ def wait_settled(qtbot, w, timeout=10000):
     qtbot.waitUntil(w.is_settled, timeout=timeout)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_first_run_folders_drop_and_remembered(make_window, prefs, tmp_path, qtbot):
     lib = FakeLibrary(str(tmp_path / "lib"), scan_files=3, scan_groups=[])
     w = make_window(lib)

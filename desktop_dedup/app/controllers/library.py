@@ -153,7 +153,9 @@ class LibraryController(QObject):
     def shutdown(self, timeout_ms: int = 60000) -> bool:
         """Cancel a running scan, wait for every job, close the library (releases its lock)."""
         self.cancel_scan()
+        self.aux.cancel_all()
         ok = self.runner.wait(timeout_ms) and self.aux.wait(5000)
+        self.scan_job = None
         if self.lib is not None and ok:
             try:
                 self.lib.close()

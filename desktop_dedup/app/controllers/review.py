@@ -150,9 +150,9 @@ class ReviewController(QObject):
 
     def _trashed(self, outcome, context) -> None:
         done = [t["path"] for t in outcome.trashed]
-        freed = 0
-        for g in self.model.all_groups():
-            freed += sum(f.size for f in g.files if f.path in set(done))
+        done_set = set(done)
+        sizes = {f.path: f.size for g in self.model.all_groups() for f in g.files if f.path in done_set}
+        freed = sum(sizes.values())
         current = self.current_group()
         current_id = current.id if current is not None else None
         self.model.remove_paths(done)

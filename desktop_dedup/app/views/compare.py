@@ -47,7 +47,7 @@ class ImageView(QGraphicsView):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setFrameShape(QFrame.NoFrame)
-        self.setBackgroundBrush(QColor(theme.color("alt")))
+        self.setBackgroundBrush(QColor(theme.color("card")))
         self.setMinimumSize(160, 160)
         self.setFocusPolicy(Qt.NoFocus)
         self.full_w, self.full_h = 1, 1
@@ -208,29 +208,34 @@ class MemberPane(QFrame):
         self.info = info
         self.path = info.path
         self.setProperty("role", "card")
-        self.setMinimumWidth(250)
+        self.setMinimumWidth(200)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(10, 10, 10, 10)
         lay.setSpacing(6)
         head = QHBoxLayout()
-        self.badge = QLabel("★ Suggested keeper")
+        self.badge = QLabel("★ Suggested")
+        self.badge.setToolTip("The file the app suggests keeping: the original-looking, largest, best-quality copy")
         self.badge.setStyleSheet(
             f"color: white; background: {theme.KIND_COLORS['exact']}; border-radius: 9px; padding: 2px 9px;"
             "font-weight: 600;")
         self.name = QLabel(os.path.basename(info.path))
         self.name.setProperty("role", "heading")
+        self.name.setMinimumWidth(40)
+        self.name.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.name.setToolTip(info.path)
         self.name.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        head.addWidget(self.name, 1)
-        head.addWidget(self.badge)
-        lay.addLayout(head)
+        lay.addWidget(self.name)
         self.folder = QLabel()
         self.folder.setProperty("role", "muted")
         self.folder.setToolTip(os.path.dirname(info.path))
-        self.folder.setMinimumWidth(50)
-        lay.addWidget(self.folder)
+        self.folder.setMinimumWidth(40)
+        self.folder.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        head.addWidget(self.folder, 1)
+        lay.addLayout(head)
         self.view = ImageView()
+        self.badge.setParent(self.view)  # drawn over the picture's top-left corner
+        self.badge.move(8, 8)
         self.view.clicked.connect(lambda _v: self.activated.emit(self.path))
         lay.addWidget(self.view, 1)
         self.facts = QLabel(self._facts_text())
@@ -255,7 +260,8 @@ class MemberPane(QFrame):
     def _facts_text(self) -> str:
         f = self.info
         dims = f"{f.width} × {f.height}" if f.width and f.height else "size unknown"
-        mp = f" ({f.width * f.height / 1e6:.1f} MP)" if f.width and f.height else ""
+        megapixels = f.width * f.height / 1e6
+        mp = f" ({megapixels:.0f} MP)" if megapixels >= 10 else (f" ({megapixels:.1f} MP)" if megapixels >= 1 else "")
         rows = [
             ("Dimensions", dims + mp),
             ("File size", human_bytes(f.size)),
@@ -270,13 +276,18 @@ class MemberPane(QFrame):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        folder = os.path.dirname(self.path)
-        self.folder.setText(self.folder.fontMetrics().elidedText(folder, Qt.ElideMiddle,
-                                                                 max(60, self.width() - 24)))
+        self._elide()
+
+    def _elide(self) -> None:
+        self.name.setText(self.name.fontMetrics().elidedText(os.path.basename(self.path), Qt.ElideMiddle,
+                                                             max(40, self.width() - 24)))
+        self.folder.setText(self.folder.fontMetrics().elidedText(os.path.dirname(self.path), Qt.ElideMiddle,
+                                                                 max(40, self.width() - 24)))
 
     def set_keeper(self, is_keeper: bool) -> None:
         self.is_keeper = is_keeper
         self.badge.setVisible(is_keeper)
+        self._elide()
 
     def set_current(self, current: bool) -> None:
         self.setProperty("current", "true" if current else "false")
@@ -314,6 +325,7 @@ class CompareView(QWidget):
         self.reason = QLabel()
         self.reason.setProperty("role", "heading")
         self.reason.setMinimumWidth(80)
+        self.reason.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         head.addWidget(self.kind_badge)
         head.addWidget(self.reason, 1)
         self.keep_suggested = QPushButton("Keep ★, trash the rest")
@@ -434,8 +446,8 @@ class CompareView(QWidget):
         self.kind_badge.setStyleSheet(f"color: white; background: {kind_color}; border-radius: 10px;"
                                       "padding: 3px 10px; font-weight: 600;")
         self.kind_badge.show()
-        self.reason.setText(self.reason.fontMetrics().elidedText(group.reason or "", Qt.ElideRight, 600))
         self.reason.setToolTip(group.reason)
+        self._elide_reason()
         self.keep_suggested.setText("Keep ★, trash the rest" if group.kind != "similar"
                                     else "Keep ★, trash the others…")
         files = sorted(group.files, key=lambda f: f.path != group.keep)
@@ -455,6 +467,15 @@ class CompareView(QWidget):
         for p in self.panes:
             self.previewRequested.emit(p.path)
         self.set_mode(self.mode)
+
+    def _elide_reason(self) -> None:
+        text = self.group.reason if self.group is not None else ""
+        self.reason.setText(self.reason.fontMetrics().elidedText(text or "", Qt.ElideRight,
+                                                                 max(60, self.reason.width())))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide_reason()
 
     def set_keeper(self, path: str) -> None:
         if self.group is None:

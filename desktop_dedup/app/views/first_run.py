@@ -6,7 +6,8 @@ import os
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
+                               QListWidget, QListWidgetItem, QPushButton, QSizePolicy, QStyle, QVBoxLayout,
+                               QWidget)
 
 from ..engine import MODEL_TITLES
 
@@ -46,6 +47,7 @@ class FirstRunView(QWidget):
 
     scanRequested = Signal(list, list)
     settingsRequested = Signal()
+    backRequested = Signal()
     foldersChanged = Signal(list)
 
     def __init__(self, parent=None):
@@ -100,8 +102,8 @@ class FirstRunView(QWidget):
 
         self.folder_list = FolderList()
         self.folder_list.setSelectionMode(QAbstractItemView.ExtendedSelection)
-        self.folder_list.setMinimumHeight(120)
-        self.folder_list.setMaximumHeight(190)
+        self.folder_list.setMinimumHeight(110)
+        self.folder_list.setMaximumHeight(170)
         self.folder_list.setAcceptDrops(False)
         self.folder_list.itemSelectionChanged.connect(self._update)
         box_lay.addWidget(self.folder_list)
@@ -124,6 +126,11 @@ class FirstRunView(QWidget):
         self.model_label.setTextFormat(Qt.RichText)
         self.model_label.linkActivated.connect(lambda _link: self.settingsRequested.emit())
         bottom.addWidget(self.model_label, 1)
+        self.back_button = QPushButton("Back to review")
+        self.back_button.setMinimumHeight(38)
+        self.back_button.clicked.connect(self.backRequested)
+        self.back_button.hide()
+        bottom.addWidget(self.back_button)
         self.scan_button = QPushButton("Scan")
         self.scan_button.setProperty("role", "primary")
         self.scan_button.setMinimumWidth(180)
@@ -163,10 +170,13 @@ class FirstRunView(QWidget):
         self.foldersChanged.emit(self.folders())
 
     def _append(self, folder: str) -> None:
-        item = QListWidgetItem(folder)
+        item = QListWidgetItem(self.style().standardIcon(QStyle.SP_DirIcon), folder)
         item.setData(Qt.UserRole, folder)
         item.setToolTip(folder)
         self.folder_list.addItem(item)
+
+    def set_can_go_back(self, can: bool) -> None:
+        self.back_button.setVisible(can)
 
     def exclusion_patterns(self) -> list[str]:
         return [p.strip() for p in self.exclusions.text().split(",") if p.strip()]

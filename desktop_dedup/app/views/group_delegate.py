@@ -110,7 +110,7 @@ class GroupDelegate(QStyledItemDelegate):
             else:
                 p.setBrush(c["alt"])
             p.drawPath(path)
-        text_left = x + (shown - 1) * step + THUMB + 14
+        text_left = x + 2 * step + THUMB + 14  # same column for every row
 
         line_h = self.line_h
         top = r.top() + (r.height() - 3 * line_h - 8) // 2

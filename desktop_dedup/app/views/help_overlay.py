@@ -9,10 +9,11 @@ from .. import theme
 
 SHORTCUTS = [
     ("Review", [
-        ("↓  or  J", "Next group"),
-        ("↑", "Previous group"),
+        ("↓  J  PgDn", "Next group"),
+        ("↑  Shift+J  PgUp", "Previous group"),
         ("←  →", "Previous / next file in the group"),
         ("K", "Keep the highlighted file, trash the rest of the group"),
+        ("Shift+K", "Keep the suggested file ★, trash the rest"),
         ("T", "Trash the highlighted file"),
         ("S", "Skip: next group, nothing changes"),
         ("N", "Not a duplicate: hide this group for good"),
@@ -59,8 +60,10 @@ class HelpOverlay(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.Antialiasing)
         p.fillRect(self.rect(), QColor(10, 12, 16, 150))
-        w, h = 640, 470
-        card = QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h)
+        line = self.fontMetrics().height()
+        w = 660
+        h = 66 + sum(line + 4 + len(items) * (line + 6) + 8 for _s, items in SHORTCUTS) + 36
+        card = QRect((self.width() - w) // 2, max(8, (self.height() - h) // 2), w, h)
         p.setPen(Qt.NoPen)
         p.setBrush(QColor(theme.color("card")))
         p.drawRoundedRect(card, 14, 14)
@@ -76,7 +79,6 @@ class HelpOverlay(QWidget):
         p.setPen(QColor(theme.color("text")))
         p.drawText(card.adjusted(28, 20, -28, 0), Qt.AlignTop | Qt.AlignLeft, "Keyboard shortcuts")
         y = card.top() + 66
-        line = p.fontMetrics().height()
         for section, items in SHORTCUTS:
             p.setFont(head)
             p.setPen(QColor(theme.color("muted")))
@@ -85,11 +87,11 @@ class HelpOverlay(QWidget):
             for keys, what in items:
                 p.setFont(key_font)
                 p.setPen(QColor(theme.color("highlight")))
-                p.drawText(QRect(card.left() + 28, y, 150, line + 6), Qt.AlignLeft | Qt.AlignVCenter, keys)
+                p.drawText(QRect(card.left() + 28, y, 170, line + 6), Qt.AlignLeft | Qt.AlignVCenter, keys)
                 p.setFont(base)
                 p.setPen(QColor(theme.color("text")))
-                p.drawText(QRect(card.left() + 190, y, w - 218, line + 6), Qt.AlignLeft | Qt.AlignVCenter, what)
-                y += line + 8
+                p.drawText(QRect(card.left() + 210, y, w - 238, line + 6), Qt.AlignLeft | Qt.AlignVCenter, what)
+                y += line + 6
             y += 8
         p.setPen(QColor(theme.color("muted")))
         p.drawText(card.adjusted(28, 0, -28, -16), Qt.AlignBottom | Qt.AlignRight, "Press any key to close")
