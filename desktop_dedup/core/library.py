@@ -478,10 +478,11 @@ class Library:
         from . import verify
 
         floor = getattr(verify, "candidate_floor", lambda m: None)(model)
-        for i in range(0, len(cids), 256):
+        from .vectors import SEARCH_BATCH  # large batches: Milvus Lite has a per-call O(N) cost
+        for i in range(0, len(cids), SEARCH_BATCH):
             if cancel.is_set():
                 return []
-            chunk = cids[i:i + 256]
+            chunk = cids[i:i + SEARCH_BATCH]
             vecs = index.get(chunk)
             ids = [c for c in chunk if c in vecs]
             if not ids:
