@@ -664,9 +664,21 @@ class Library:
         return fi is not None and self._unchanged(path, row[1], row[2], fi.content_hash)
 
     def undo(self, *, all: bool = False) -> UndoOutcome:
-        from .journal import undo_all, undo_last
+        from .journal import undo_action, undo_all, undo_last
 
         outcome = undo_all(self.journal) if all else undo_last(self.journal)
+        if not outcome.actions:
+            # nothing new to undo: retry files an earlier undo had to leave in the trash (their path was taken;
+            # the refusal told the user to move that file away and retry), newest action first
+            retry = [a.id for a in self.journal.actions() if a.undone and a.done_entries]
+            for aid in retry[:None if all else 1]:
+                one = undo_action(self.journal, aid)
+                outcome.restored += one.restored
+                outcome.refused += one.refused
+                outcome.actions += one.actions
+            if outcome.actions:
+                n, r = len(outcome.restored), len(outcome.refused)
+                outcome.message = f"restored {n} file{'s' if n != 1 else ''}" + (f"; {r} left in the trash" if r else "")
         for r in outcome.restored:
             self.catalog.set_file_status(r["path"], "ok")
         return outcome
