@@ -247,6 +247,14 @@ def test_undo_never_overwrites(photos):
     assert open(photos.a1, "rb").read() == b"a new file that took the name"
     assert os.path.exists(t["trash_path"])
     assert _trashinfo_paths(photos.iso) == {photos.a1: t["trash_path"]}
+    # as the reason says: move the other file away and retry (a new process)
+    os.rename(photos.a1, photos.a1 + ".mine")
+    r = cli("undo", "--library", photos.iso.library)
+    assert r.returncode == 0 and f"restored {photos.a1}".encode() in r.stdout, (r.stdout, r.stderr)
+    assert open(photos.a1, "rb").read() == open(photos.a, "rb").read()
+    assert _trashinfo_paths(photos.iso) == {}
+    r = cli("undo", "--library", photos.iso.library)
+    assert r.returncode == 0 and b"nothing to undo" in r.stdout
 
 
 def test_cli_contract_trash_json_exit_codes_undo_all_history(photos):
