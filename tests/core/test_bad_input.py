@@ -104,6 +104,9 @@ def corpus(iso):
     save(scene(6, (160, 120)), os.path.join(c["locked_dir"], "inside.jpg"))
     os.chmod(c["locked_file"], 0)
     os.chmod(c["locked_dir"], 0)
+    # a named pipe called .jpg: opening it would block forever
+    c["fifo"] = os.path.join(p, "pipe.jpg")
+    os.mkfifo(c["fifo"])
     # links
     c["loop_dir"] = os.path.join(p, "nested", "loop")
     os.symlink("..", c["loop_dir"])
@@ -183,6 +186,7 @@ def test_bad_input_corpus_is_skipped_with_reasons_and_valid_photos_grouped(iso, 
     assert "loop" in reason("loop_dir")
     assert reason("self_link")  # "cannot read: Too many levels of symbolic links"
     assert "broken symlink" in reason("broken")
+    assert "not a regular file" in reason("fifo")
     assert sorted(hits) == sorted([corpus["d"], corpus["m"]]), hits
     assert "disappeared" in reason("d")
     assert "changed" in reason("m")
