@@ -75,6 +75,8 @@ def corpus(iso):
     c["m_copy"] = os.path.join(p, "nested", "m_copy.jpg")
     shutil.copyfile(c["m"], c["m_copy"])
     c["u"] = save(scene(4, (160, 120)), os.path.join(p, "unique.jpg"))
+    c["h"] = save(scene(8, (160, 120)), os.path.join(p, "h_deleted_before_hash.jpg"))
+    c["hm"] = save(scene(9, (160, 120)), os.path.join(p, "hm_modified_before_hash.jpg"))
 
     # broken input
     good = open(c["a"], "rb").read()
@@ -156,10 +158,33 @@ def _hook_decode(monkeypatch, deleted: str, modified: str) -> list[str]:
     return hits
 
 
+def _hook_hash(monkeypatch, deleted: str, modified: str) -> list[str]:
+    """Delete / rewrite a file after the walk saw it, just before it is hashed."""
+    from desktop_dedup.core import library as library_mod
+
+    real = library_mod.hash_file
+    hits: list[str] = []
+
+    def hash_file(path):
+        if path == deleted and os.path.exists(path):
+            hits.append(path)
+            os.remove(path)
+        elif path == modified and path not in hits:
+            hits.append(path)
+            save(scene(78, (200, 150)), path)
+            st = os.stat(path)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 3_000_000_000))
+        return real(path)
+
+    monkeypatch.setattr(library_mod, "hash_file", hash_file)
+    return hits
+
+
 def test_bad_input_corpus_is_skipped_with_reasons_and_valid_photos_grouped(iso, corpus, monkeypatch):
     _simulate_permissions(monkeypatch, corpus["locked_file"], corpus["locked_dir"])
     # the decode hook targets the path the pipeline picks for a content: make sure it's the one we delete
     hits = _hook_decode(monkeypatch, corpus["d"], corpus["m"])
+    hash_hits = _hook_hash(monkeypatch, corpus["h"], corpus["hm"])
     out = str(iso.root / "scan.json")
     rc = cli.main(["scan", iso.photos, "--library", iso.library, "--model", MODEL, "--json", out])
     assert rc == 0
@@ -190,6 +215,9 @@ def test_bad_input_corpus_is_skipped_with_reasons_and_valid_photos_grouped(iso, 
     assert sorted(hits) == sorted([corpus["d"], corpus["m"]]), hits
     assert "disappeared" in reason("d")
     assert "changed" in reason("m")
+    assert sorted(hash_hits) == sorted([corpus["h"], corpus["hm"]]), hash_hits
+    assert "disappeared" in reason("h")
+    assert "changed" in reason("hm")
 
     # valid photos: indexed (not skipped) and grouped
     for key in ("a", "a_copy", "b", "b_weird", "large", "large_copy", "d_copy", "m_copy", "u"):
@@ -216,10 +244,11 @@ def test_bad_input_corpus_is_skipped_with_reasons_and_valid_photos_grouped(iso, 
     assert st2["embedded"] + st2["reused"] + st2["skipped"] == st2["files_seen"], st2
     skipped2 = {s["path"] for s in j2["skipped"]}
     # the modified file is indexed now (as the new picture it is), the unlocked ones too
-    assert corpus["m"] not in skipped2 and corpus["locked_file"] not in skipped2
+    assert corpus["m"] not in skipped2 and corpus["locked_file"] not in skipped2 and corpus["hm"] not in skipped2
+    assert corpus["h"] not in skipped2  # gone for good: forgotten
     assert corpus["corrupt"] in skipped2 and corpus["bomb"] in skipped2
     assert frozenset({corpus["d_copy"]}) not in group_sets(j2["groups"])
     assert group_sets(j2["groups"], ("exact",)) >= {frozenset({corpus["a"], corpus["a_copy"]}),
                                                     frozenset({corpus["b"], corpus["b_weird"]})}
-    # only what changed or was unreadable gets embedded: m (new content), locked.jpg, locked_dir/inside.jpg
-    assert st2["embedded"] <= 3, st2
+    # only what changed or was unreadable gets embedded: m, hm (new contents), locked.jpg, locked_dir/inside.jpg
+    assert st2["embedded"] <= 4, st2
