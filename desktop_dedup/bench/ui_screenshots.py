@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="resources/screenshots")
     ap.add_argument("--model", default="efficientnet-lite0")
     ap.add_argument("--work", help="keep the library here (default: a temporary folder)")
+    ap.add_argument("--only-review", action="store_true",
+                    help="reuse the library already scanned in --work: retake only the review screenshots")
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEventLoop, QSettings
@@ -70,19 +72,20 @@ def main(argv=None) -> int:
     w.show()
     spin(until=lambda: w._ready)
     shots = {}
-    # 1. first run: folders chosen, ready to scan
-    w.first_run.set_folders(subdirs[:3] or [photos])
-    spin(0.3)
-    shots["first_run.png"] = save_small(w, os.path.join(args.out, "first_run.png"))
-    # 2. indexing in progress (the real scan)
-    w.first_run.set_folders([photos])
-    w.first_run.scan_button.click()
-    phase = {"now": ""}
-    w.library.scanProgress.connect(lambda p: phase.update(now=p.phase))
-    spin(until=lambda: phase["now"] == "embed" and w.progress.bar.value() > w.progress.bar.maximum() * 0.3
-         and "files/s" in w.progress.counts.text())
-    shots["scanning.png"] = save_small(w, os.path.join(args.out, "scanning.png"))
-    spin(until=lambda: not w.scan_ctl.active)
+    if not args.only_review:
+        # 1. first run: folders chosen, ready to scan
+        w.first_run.set_folders(subdirs[:3] or [photos])
+        spin(0.3)
+        shots["first_run.png"] = save_small(w, os.path.join(args.out, "first_run.png"))
+        # 2. indexing in progress (the real scan)
+        w.first_run.set_folders([photos])
+        w.first_run.scan_button.click()
+        phase = {"now": ""}
+        w.library.scanProgress.connect(lambda p: phase.update(now=p.phase))
+        spin(until=lambda: phase["now"] == "embed" and w.progress.bar.value() > w.progress.bar.maximum() * 0.3
+             and "files/s" in w.progress.counts.text())
+        shots["scanning.png"] = save_small(w, os.path.join(args.out, "scanning.png"))
+        spin(until=lambda: not w.scan_ctl.active)
     spin(until=lambda: w.pages.currentWidget() is w.review and w.groups_model.rowCount() > 0, timeout=60)
     # 3. review: an edited-copy group with several members
     groups = w.groups_model.all_groups()
