@@ -179,7 +179,7 @@ def test_real_embedder_matches_direct_embedding():
 
     from tests.core.test_models import synth_photo
 
-    emb = load_embedder("efficientnet-lite0", "cpu")
+    emb = load_embedder("efficientnet-lite0", "cpu", precision="fp32")
     imgs = [synth_photo(i, (320, 240)) for i in range(5)]
     direct = emb.embed_images(imgs)
     out = list(embed_stream(emb, range(5), lambda i: imgs[i], batch_size=2, workers=2))

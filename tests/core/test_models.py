@@ -122,6 +122,8 @@ def test_missing_weights_offline_raises_helpful_error(clean_env):
 
 
 def test_real_download_fails_fast_without_network(monkeypatch, tmp_path):
+    monkeypatch.delenv(weights.OFFLINE_ENV, raising=False)
+
     def fail(*a, **k):
         raise socket.gaierror(-3, "Temporary failure in name resolution")
 
@@ -130,12 +132,16 @@ def test_real_download_fails_fast_without_network(monkeypatch, tmp_path):
     with pytest.raises(urllib.error.URLError):
         weights.download(V2.url, tmp_path / V2.filename)
     assert time.monotonic() - t < 5 and not list(tmp_path.iterdir())
+    monkeypatch.setenv(weights.OFFLINE_ENV, "1")  # offline switch: refused before any network call
+    with pytest.raises(urllib.error.URLError, match=weights.OFFLINE_ENV):
+        weights.download(V2.url, tmp_path / V2.filename)
 
 
 def test_download_writes_file_and_reports_progress(monkeypatch, tmp_path):
     import hashlib
     import io
 
+    monkeypatch.delenv(weights.OFFLINE_ENV, raising=False)
     payload = b"x" * 3_000_000
     name = f"resnet50-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
 
@@ -161,7 +167,7 @@ def test_resnet50_from_hub_cache(clean_env, random_resnet_state):
     target.mkdir(parents=True)
     shutil.copy(random_resnet_state, target / V2.filename)
     assert models.weights_status("resnet50")["available"] is True
-    e = models.load_embedder("resnet50", "cpu")
+    e = models.load_embedder("resnet50", "cpu", precision="fp32")
     assert calls == [] and e.dim == 2048 and e.input_size == 224 and e.device == "cpu"
     assert e.model_id == "resnet50:IMAGENET1K_V2" and e.resize == 232
     v = e.embed_images([synth_photo(2), synth_photo(3, (300, 500))])
@@ -180,7 +186,7 @@ def test_bundled_dir_wins_over_hub_cache(clean_env, monkeypatch, tmp_path, rando
     shutil.copy(random_resnet_state, bundled / V1.filename)  # V1's file name is accepted too
     monkeypatch.setenv(weights.WEIGHTS_ENV, str(bundled))
     assert models.weights_status("resnet50")["path"] == str(bundled / V1.filename)
-    e = models.load_embedder("resnet50", "cpu")
+    e = models.load_embedder("resnet50", "cpu", precision="fp32")
     assert e.model_id == "resnet50:IMAGENET1K_V1" and e.resize == 256
     # frozen app: <_MEIPASS>/weights is the bundled dir
     monkeypatch.delenv(weights.WEIGHTS_ENV)
@@ -235,3 +241,57 @@ def test_effnet_lite0_classifies_real_photos(lite0):
     with Image.open(BENCH / "kodak24__kodim23.jpg") as im:
         top = lite0.classify([im.convert("RGB")])[0]
     assert top[0][0] == 88 and top[0][1] > 0.5
+
+
+# ----------------------------------------------------------------------------- backends
+def test_precision_resolution(monkeypatch):
+    from desktop_dedup.core.models import backends
+
+    monkeypatch.delenv(backends.PRECISION_ENV, raising=False)
+    fast = backends.cpu_has_fast_bf16()
+    assert backends.resolve_precision(None, "cpu") == ("bf16-conv" if fast else "fp32-jit")
+    assert backends.resolve_precision("auto", "cuda") == "fp32"
+    assert backends.candidates("bf16-conv", "cpu") == ["bf16-conv", "fp32-jit"]
+    monkeypatch.setenv(backends.PRECISION_ENV, "fp32")
+    assert backends.resolve_precision(None, "cpu") == "fp32"
+    assert backends.resolve_precision("bf16", "cpu") == "bf16"  # the parameter wins over the env
+    with pytest.raises(DedupError):
+        backends.resolve_precision("int3", "cpu")
+
+
+def test_auto_backend_is_faithful_to_fp32(lite0, monkeypatch):
+    from desktop_dedup.core.models import backends
+
+    monkeypatch.delenv(backends.PRECISION_ENV, raising=False)
+    ref = models.load_embedder("efficientnet-lite0", "cpu", precision="fp32")
+    assert ref.backend == "fp32" and lite0.fallback_reason == ""
+    assert lite0.backend == backends.resolve_precision(None, "cpu")
+    imgs = [synth_photo(i, (400, 300)) for i in range(20, 25)]
+    a, b = ref.embed_images(imgs), lite0.embed_images(imgs)
+    assert ((a * b).sum(axis=1) > 0.999).all()
+    assert np.allclose(lite0.embed_images(imgs[:1]), b[:1], atol=1e-3)  # other batch size, same result
+    # the bf16 switch is scoped to the embedder's calls: the reference still computes in fp32
+    assert np.allclose(ref.embed_images(imgs), a, atol=1e-5)
+
+
+def test_backend_falls_back(monkeypatch):
+    import torch
+
+    from desktop_dedup.core.models import backends
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, 2), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                 torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
+    real_build = backends.build
+
+    def broken(m, device, precision, size):
+        if precision == "bf16-conv":
+            raise RuntimeError("no oneDNN bf16 here")
+        return real_build(m, device, precision, size)
+
+    monkeypatch.setattr(backends, "build", broken)
+    fwd, name, why = backends.choose(module, "cpu", "bf16-conv", 224)
+    assert name == "fp32-jit" and "no oneDNN bf16" in why
+    monkeypatch.setattr(backends, "build", lambda m, *a: (lambda x: torch.randn(len(x), 8)))
+    fwd, name, why = backends.choose(module, "cpu", "fp32-jit", 224)
+    assert fwd is module and name == "fp32" and "cosine" in why

@@ -17,11 +17,14 @@ def unknown_model_error(name: str) -> DedupError:
 
 
 def load_embedder(name: str = DEFAULT_MODEL, device: Optional[str] = None, *,
-                  progress: Optional[ProgressFn] = None) -> Embedder:
+                  progress: Optional[ProgressFn] = None, precision: Optional[str] = None) -> Embedder:
     """Build a ready (eval mode, on `device`) embedder.
 
     device: None = auto (CUDA -> MPS -> CPU, or $DESKTOP_DEDUP_DEVICE).
     progress(done_bytes, total_bytes): called while ResNet-50 weights download (first use only).
+    precision: None/"auto" = fastest faithful backend (CPU: TorchScript-frozen fp32, checked against
+    eager fp32 at load; falls back to eager); "fp32" = plain eager; "bf16" = opt-in, faster on
+    AMX CPUs but less faithful. Also $DESKTOP_DEDUP_PRECISION. See models/backends.py.
     Raises DedupError for an unknown name, ModelUnavailableError when weights can't be had.
     """
     if name not in MODEL_NAMES:
@@ -40,7 +43,7 @@ def load_embedder(name: str = DEFAULT_MODEL, device: Optional[str] = None, *,
         module, head = _load(lambda: arch.build(str(path)), path)
         dev = select_device(device)
         return Embedder(name, module.to(dev), arch.FEATURE_DIM, dev, model_id=f"resnet50:{wf.tag}",
-                        resize=wf.resize, classifier=head)
+                        resize=wf.resize, classifier=head).optimize(precision)
     path = weights.resolve_effnet_lite0()
     from desktop_dedup.core.models import efficientnet_lite0 as arch
 
@@ -49,7 +52,7 @@ def load_embedder(name: str = DEFAULT_MODEL, device: Optional[str] = None, *,
     return Embedder(name, model.to(dev), arch.FEATURE_DIM, dev,
                     model_id=f"efficientnet-lite0:{weights.EFFNET_LITE0_FILE.tag}",
                     resize=weights.EFFNET_LITE0_FILE.resize, mean=arch.MEAN, std=arch.STD,
-                    classifier=model._fc)
+                    classifier=model._fc).optimize(precision)
 
 
 def _load(build, path):

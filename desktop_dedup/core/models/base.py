@@ -75,6 +75,15 @@ class Embedder:
         self.classifier = classifier  # optional torch head (N, dim) -> logits, for checks
         self.backend = "fp32"
         self._forward: Callable[[Any], Any] = module
+        self.fallback_reason = ""  # why `auto` fell back to plain fp32, if it did
+
+    def optimize(self, precision: Optional[str] = None) -> "Embedder":
+        """Choose the forward backend (see `backends.choose`); `fp32` = plain eager, the reference."""
+        from desktop_dedup.core.models import backends
+
+        self._forward, self.backend, self.fallback_reason = backends.choose(
+            self.module, self.device, precision, self.input_size, self.name)
+        return self
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
         """RGB PIL image -> float32 (3, input_size, input_size). Thread-safe."""
@@ -110,7 +119,8 @@ class Embedder:
             raise ValueError(f"{self.name} has no classifier head")
         feats = self.features(np.stack([self.preprocess(im) for im in images]))
         with torch.inference_mode():
-            probs = torch.softmax(self.classifier(feats), dim=1)
+            dev = next(self.classifier.parameters()).device
+            probs = torch.softmax(self.classifier(feats.to(dev)), dim=1)
             p, i = probs.topk(top, dim=1)
         return [list(zip(ii.tolist(), pp.tolist())) for ii, pp in zip(i, p)]
 
