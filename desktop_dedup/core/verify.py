@@ -29,13 +29,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
-SIGNATURE_VERSION = 3
+SIGNATURE_VERSION = 4
 
 #: Thumbnail pixel budget (a 4:3 picture gets 120 x 90) and longest side.
 THUMB_AREA = 120 * 90
 THUMB_MAX_SIDE = 160
 #: Long side of the image ORB runs on (never upscaled beyond the input).
-FEATURE_SIDE = 384
+FEATURE_SIDE = 448
 MAX_KEYPOINTS = 112
 #: Block size (thumbnail pixels) of the stored clipped-channel map.
 CLIP_BLOCK = 4
@@ -44,13 +44,18 @@ CLIP_DIFF = 0.5
 
 #: Common blur (thumbnail px) before comparing a pair that had to be resampled to align.
 RESAMPLED_BLUR = 1.0
+#: One frame must lie inside the other up to this many (outer thumbnail) pixels.
+CONTAIN_TOL_PX = 0.6
 #: Cell size (thumbnail pixels) of the local-agreement grid.
 CELL = 8
 #: A cell is informative when its std (0..255 levels) exceeds this in either image.
 TEXTURE_STD = 4.0
 
 _MAGIC = b"DDv"
-_HEADER = struct.Struct("<3sBHHHHHHHfffff")  # magic, ver, src w, h, thumb w, h, feat w, h, nkp, 5 stats
+#: Per-picture statistics stored in the signature header (float32 each, in this order).
+STAT_KEYS = ("colorfulness", "clip_lo", "clip_hi", "entropy", "sharpness", "frame", "band", "luma_mean",
+             "luma_std")
+_HEADER = struct.Struct("<3sBHHHHHHH" + "f" * len(STAT_KEYS))  # magic, ver, src w, h, thumb w, h, feat w, h, nkp
 _cv_threads_set = False
 
 
@@ -72,11 +77,11 @@ class Signature:
     feat_h: int
     kp: np.ndarray  # float32 (n, 2) in feature-image pixels
     desc: np.ndarray  # uint8 (n, 32)
-    colorfulness: float
-    clip_lo: float
-    clip_hi: float
-    entropy: float
-    sharpness: float
+    stats: dict  # STAT_KEYS -> float
+
+    @property
+    def colorfulness(self) -> float:
+        return self.stats["colorfulness"]
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -99,6 +104,87 @@ def _thumb_size(w: int, h: int) -> tuple[int, int]:
     return min(tw, w), min(th, h)
 
 
+#: ORB detects this many candidates; MAX_KEYPOINTS are kept, spread over a KP_GRID x KP_GRID grid
+#: (so that a small crop of the picture still holds enough of them).
+KP_DETECT = 400
+KP_GRID = 4
+
+
+def _keypoints(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    edge = 15 if max(feat.shape) < 200 else 31
+    orb = cv2.ORB_create(nfeatures=KP_DETECT, scaleFactor=1.25, nlevels=6, edgeThreshold=edge,
+                         patchSize=edge, fastThreshold=10)
+    kps, desc = orb.detectAndCompute(feat, None)
+    if desc is None or not kps:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    pts = np.array([p.pt for p in kps], np.float32)
+    resp = np.array([p.response for p in kps], np.float32)
+    if len(kps) > MAX_KEYPOINTS:
+        h, w = feat.shape
+        cell = (np.minimum(pts[:, 1] * KP_GRID // h, KP_GRID - 1) * KP_GRID
+                + np.minimum(pts[:, 0] * KP_GRID // w, KP_GRID - 1)).astype(int)
+        # rank within its grid cell by response; keep the best ranks first (round robin over cells)
+        order = np.lexsort((-resp, cell))
+        rank = np.empty(len(kps), int)
+        start = 0
+        for c in np.unique(cell[order]):
+            n = int((cell == c).sum())
+            rank[order[start:start + n]] = np.arange(n)
+            start += n
+        keep = np.lexsort((-resp, rank))[:MAX_KEYPOINTS]
+        pts, desc = pts[keep], desc[keep]
+    return pts, np.ascontiguousarray(desc, np.uint8)
+
+
+def frame_fraction(gray: np.ndarray, tol: float = 4.0) -> float:
+    """Width of a plain frame present on all four sides, as a fraction of the short side (0 = none).
+
+    A frame is a run of uniform lines (std < tol) of one colour along every edge.
+    """
+    h, w = gray.shape
+    if min(h, w) < 16:
+        return 0.0
+    g = gray.astype(np.float32)
+    limit = min(h, w) // 4
+    sides = [g, g[::-1, :], g.T, g[:, ::-1].T]  # lines from the top, bottom, left, right
+    widths, colours = [], []
+    for sd in sides:
+        lines = sd[:limit]
+        c0 = float(np.median(lines[0]))
+        ok = (lines.std(axis=1) < tol) & (np.abs(lines.mean(axis=1) - c0) < tol)
+        n = int(np.argmin(ok)) if not ok.all() else limit
+        widths.append(n)
+        colours.append(c0)
+    if min(widths) < 2 or max(colours) - min(colours) > 2 * tol:
+        return 0.0
+    return float(min(widths) / min(h, w))
+
+
+def band_score(gray: np.ndarray) -> float:
+    """How much the picture looks overlaid by a full-width horizontal bar (a caption band), 0..1.
+
+    A bar has two straight edges across the whole width where almost every column steps the same way
+    (darker going in, brighter going out, or the reverse).  Natural edges (a horizon) rarely pair up.
+    """
+    h, w = gray.shape
+    if h < 16 or w < 16:
+        return 0.0
+    g = np.log(gray.astype(np.float32) + 8.0)
+    d = np.diff(g, axis=0)  # row r -> r+1
+    thr = 0.08
+    down = (d < -thr).mean(axis=1)  # share of columns getting darker
+    up = (d > thr).mean(axis=1)
+    best = 0.0
+    max_h = max(3, int(0.15 * h))
+    for first, second in ((down, up), (up, down)):
+        cand = np.flatnonzero(first > 0.6)
+        for y0 in cand:
+            seg = second[y0 + 2:y0 + max_h]
+            if len(seg):
+                best = max(best, min(float(first[y0]), float(seg.max())))
+    return best
+
+
 def make_signature(img: Image.Image) -> bytes:
     """Compact signature of an upright RGB image (any size; <= ~16 KB)."""
     _single_thread_cv()
@@ -110,32 +196,31 @@ def make_signature(img: Image.Image) -> bytes:
     k = min(1.0, FEATURE_SIDE / max(w, h))
     fw, fh = max(1, round(w * k)), max(1, round(h * k))
     feat = cv2.resize(gray, (fw, fh), interpolation=cv2.INTER_AREA) if k < 1.0 else gray
-    edge = 15 if max(fw, fh) < 200 else 31
-    orb = cv2.ORB_create(nfeatures=MAX_KEYPOINTS, scaleFactor=1.25, nlevels=6, edgeThreshold=edge,
-                         patchSize=edge, fastThreshold=10)
-    kps, desc = orb.detectAndCompute(feat, None)
-    if desc is None or not kps:
-        kp = np.zeros((0, 2), np.float32)
-        desc = np.zeros((0, 32), np.uint8)
-    else:
-        kp = np.array([p.pt for p in kps], np.float32)
+    kp, desc = _keypoints(feat)
     tw, th = _thumb_size(w, h)
     thumb = cv2.resize(gray, (tw, th), interpolation=cv2.INTER_AREA) if (tw, th) != (w, h) else gray
     # where a colour channel is clipped: brightness/contrast edits lose texture there (luma alone hides it)
-    chclip = ((rgb.max(axis=2) >= 250) | (rgb.min(axis=2) <= 5)).astype(np.float32)
+    r, g, b = cv2.split(rgb)
+    chclip = ((cv2.max(cv2.max(r, g), b) >= 250) | (cv2.min(cv2.min(r, g), b) <= 5)).astype(np.float32)
     clipmap = cv2.resize(chclip, (_ceil_div(tw, CLIP_BLOCK), _ceil_div(th, CLIP_BLOCK)), interpolation=cv2.INTER_AREA)
     small = cv2.resize(rgb, (max(1, tw // 2), max(1, th // 2)), interpolation=cv2.INTER_AREA).astype(np.float32)
     rg = small[..., 0] - small[..., 1]
     yb = 0.5 * (small[..., 0] + small[..., 1]) - small[..., 2]
-    colorfulness = float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
-    clip_lo = float((gray <= 2).mean())
-    clip_hi = float((gray >= 253).mean())
     hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
     p = hist[hist > 0] / hist.sum()
-    entropy = float(-(p * np.log2(p)).sum())
-    sharp = float(cv2.Laplacian(feat, cv2.CV_32F).var())
+    st = {
+        "colorfulness": float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)),
+        "clip_lo": float(hist[:3].sum() / hist.sum()),
+        "clip_hi": float(hist[253:].sum() / hist.sum()),
+        "entropy": float(-(p * np.log2(p)).sum()),
+        "sharpness": float(cv2.Laplacian(feat, cv2.CV_32F).var()),
+        "frame": frame_fraction(feat),
+        "band": band_score(feat),
+        "luma_mean": float(gray.mean()),
+        "luma_std": float(gray.std()),
+    }
     head = _HEADER.pack(_MAGIC, SIGNATURE_VERSION, min(w, 65535), min(h, 65535), tw, th, fw, fh, len(kp),
-                        colorfulness, clip_lo, clip_hi, entropy, sharp)
+                        *[st[k] for k in STAT_KEYS])
     kq = np.round(kp * 16).astype("<u2")  # 1/16 px fixed point
     return head + np.ascontiguousarray(thumb, np.uint8).tobytes() + \
         np.round(clipmap * 255).astype(np.uint8).tobytes() + kq.tobytes() + \
@@ -147,7 +232,7 @@ def parse_signature(sig: bytes) -> Signature:
     """Decode a signature (cached: one image takes part in many pairs)."""
     if len(sig) < _HEADER.size:
         raise ValueError("signature too short")
-    magic, ver, w, h, tw, th, fw, fh, n, col, clo, chi, ent, shp = _HEADER.unpack_from(sig, 0)
+    magic, ver, w, h, tw, th, fw, fh, n, *stv = _HEADER.unpack_from(sig, 0)
     if magic != _MAGIC or ver != SIGNATURE_VERSION:
         raise ValueError("unknown signature version")
     o = _HEADER.size
@@ -162,7 +247,7 @@ def parse_signature(sig: bytes) -> Signature:
     kp = np.frombuffer(sig, "<u2", 2 * n, o).reshape(n, 2).astype(np.float32) / 16.0
     o += 4 * n
     desc = np.frombuffer(sig, np.uint8, 32 * n, o).reshape(n, 32)
-    return Signature(w, h, thumb, clip, fw, fh, kp, desc, col, clo, chi, ent, shp)
+    return Signature(w, h, thumb, clip, fw, fh, kp, desc, dict(zip(STAT_KEYS, stv)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -234,13 +319,25 @@ def _feature_transform(a: Signature, b: Signature, max_rot_deg: float) -> Option
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 25, 1e-4)
 
 
-def _ecc_refine(tmpl: np.ndarray, inp: np.ndarray, W: np.ndarray) -> Optional[tuple[np.ndarray, float]]:
-    """Refine W (tmpl coords -> inp coords) by ECC; None when it does not converge."""
+def _ecc_refine(tmpl: np.ndarray, inp: np.ndarray, W: np.ndarray, margin: int = 3) -> Optional[tuple[np.ndarray, float]]:
+    """Refine W (tmpl coords -> inp coords) by ECC; None when it does not converge.
+
+    The template loses a `margin` px rim: near the edge of an inner picture the outer one may mix in
+    a frame or other content, which would pull the estimate.
+    """
+    h, w = tmpl.shape
+    if h <= 2 * margin + 8 or w <= 2 * margin + 8:
+        return None
+    t = np.ascontiguousarray(tmpl[margin:h - margin, margin:w - margin])
+    Wm = W.copy()
+    Wm[:, 2] = W[:, 2] + W[:, :2] @ np.array([margin, margin], np.float64)
     try:
-        cc, W2 = cv2.findTransformECC(tmpl, inp, W.astype(np.float32), cv2.MOTION_AFFINE, _ECC_CRITERIA, None, 3)
+        cc, W2 = cv2.findTransformECC(t, inp, Wm.astype(np.float32), cv2.MOTION_AFFINE, _ECC_CRITERIA, None, 3)
     except cv2.error:
         return None
-    return W2.astype(np.float64), float(cc)
+    W2 = W2.astype(np.float64)
+    W2[:, 2] = W2[:, 2] - W2[:, :2] @ np.array([margin, margin], np.float64)
+    return W2, float(cc)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -281,12 +378,28 @@ def _band_rows(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray, max_frac: fl
     n_valid = valid.sum(axis=1)
     frac = changed.sum(axis=1) / np.maximum(n_valid, 1)
     lines = (frac > 0.5) & (n_valid > 0.8 * valid.shape[1])
+    return _longest_run(lines, len(lines), max_frac)
+
+
+def _band_rows_raw(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray) -> Optional[tuple[int, int]]:
+    """Rows whose typical brightness ratio departs from the picture's (before any tone mapping)."""
+    lr = np.log((mov + 8.0) / (ref + 8.0))
+    rows = valid.sum(axis=1) > 0.8 * valid.shape[1]
+    if rows.sum() < 8:
+        return None
+    med = np.array([np.median(lr[r][valid[r]]) if ok else 0.0 for r, ok in enumerate(rows)])
+    dev = np.abs(med - np.median(med[rows])) > 0.3
+    return _longest_run(dev & rows, len(dev))
+
+
+def _longest_run(lines: np.ndarray, n: int, max_frac: float = 0.14) -> Optional[tuple[int, int]]:
+    """Longest run of True lines (1-line gaps allowed), with a 1-line margin; None if too short/long."""
     if not lines.any():
         return None
     idx = np.flatnonzero(lines)
     best, start, prev = (0, 0), idx[0], idx[0]
     for i in list(idx[1:]) + [None]:
-        if i is None or i > prev + 2:  # runs may have 1-row gaps
+        if i is None or i > prev + 2:
             if prev + 1 - start > best[1] - best[0]:
                 best = (start, prev + 1)
             if i is None:
@@ -294,9 +407,9 @@ def _band_rows(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray, max_frac: fl
             start = i
         prev = i
     length = best[1] - best[0]
-    if length < 2 or length > max_frac * len(lines):
+    if length < 2 or length > max_frac * n:
         return None
-    return max(0, best[0] - 1), min(len(lines), best[1] + 1)
+    return max(0, int(best[0]) - 1), min(n, int(best[1]) + 1)
 
 
 def _tone_map(x: np.ndarray, y: np.ndarray, img: np.ndarray, bins: int = 16) -> tuple[np.ndarray, float]:
@@ -346,6 +459,13 @@ def _agreement(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray, ref_clip: np
     if vr.size < 64:
         out["cells"] = 0
         return out
+    # rows that a caption bar darkened/brightened as a whole must not steer the tone curve
+    fit = valid.copy()
+    pre = _band_rows_raw(ref, mov, valid)
+    if pre is not None:
+        fit[pre[0]:pre[1], :] = False
+        if fit.sum() >= 64:
+            vr, vm = ref[fit], mov[fit]
     mov_n, gain = _tone_map(vm, vr, mov)
     out["gain"] = gain
     res = np.abs(mov_n - ref)
@@ -420,12 +540,14 @@ def _same_frame(a: Signature, b: Signature) -> Optional[dict]:
     if abs(np.log((a.width / a.height) / (b.width / b.height))) > 0.02:
         return None
     M = _direct_transform(a, b)
+    # thumbnails of same-size pictures come from identical resampling; a resized copy's do not
+    blur = 0.6 if (a.width, a.height) == (b.width, b.height) else RESAMPLED_BLUR
     if _scale_of(M) < 1.0:  # warp the finer thumbnail into the coarser one
         (mov, mclip), valid = _resample_into([b.thumb, b.clip], M, a.thumb.shape)
-        st = _agreement(a.thumb, mov, valid, a.clip, mclip)
+        st = _agreement(a.thumb, mov, valid, a.clip, mclip, blur)
     else:
         (mov, mclip), valid = _resample_into([a.thumb, a.clip], _inv(M), b.thumb.shape)
-        st = _agreement(b.thumb, mov, valid, b.clip, mclip)
+        st = _agreement(b.thumb, mov, valid, b.clip, mclip, blur)
     return st
 
 
@@ -452,7 +574,7 @@ def _aligned(a: Signature, b: Signature, max_rot_deg: float) -> Optional[dict]:
     if r is not None and np.all(np.isfinite(r[0])) and abs(np.log(_scale_of(r[0]) / _scale_of(W))) < 0.1:
         W, out["ecc"] = r
     out["protrusion"] = _protrusion(W, tmpl.shape, inp.shape)
-    out["contained"] = out["protrusion"] <= 0.012
+    out["contained"] = out["protrusion"] * max(inp.shape) <= CONTAIN_TOL_PX
     out["inner_cover"] = _scale_of(W) ** 2 * tmpl.size / inp.size  # share of the outer frame covered
     if out["inner_cover"] < 0.97:
         # is the outer picture's extra area a plain frame (added border) or real picture (a crop)?
@@ -463,7 +585,7 @@ def _aligned(a: Signature, b: Signature, max_rot_deg: float) -> Optional[dict]:
         rim = cv2.erode(rim.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         if rim.sum() >= 8:
             out["rim_std"] = float(inp[rim].std())
-            out["framed"] = out["rim_std"] < 6.0
+            out["framed"] = out["rim_std"] < min(6.0, 0.25 * float(inp.std()))
     # compare at the coarser resolution: W maps inner -> outer
     if _scale_of(W) < 1.0:  # inner is finer: warp inner into outer frame
         (mov, mclip), valid = _resample_into([inner.thumb, inner.clip], W, inp.shape)
@@ -484,7 +606,7 @@ DEFAULT_THRESHOLDS: dict = {
     "min_cells": 8,  # fewer informative cells than this: judge on the pixel residual instead
     "same_err": 0.028,  # same frame: mean (1 - ncc) over cells
     "same_bad": 0.02,  # same frame: share of cells with 1 - ncc > 0.2
-    "aligned_err": 0.03,  # after alignment (crop, frame, rotation)
+    "aligned_err": 0.02,  # after alignment (crop, frame, rotation)
     "aligned_bad": 0.03,
     "flat_rms": 5.0,  # textureless pictures: rms residual (levels) ...
     "flat_rms_rel": 0.12,  # ... and relative to the picture's contrast
@@ -509,8 +631,7 @@ def _turned(b: Signature, fn) -> Signature:
     t = np.ascontiguousarray(fn(b.thumb))
     c = np.ascontiguousarray(fn(b.clip))
     w, h = (b.width, b.height) if t.shape == b.thumb.shape else (b.height, b.width)
-    return Signature(w, h, t, c, b.feat_w, b.feat_h, b.kp[:0], b.desc[:0], b.colorfulness, b.clip_lo,
-                     b.clip_hi, b.entropy, b.sharpness)
+    return Signature(w, h, t, c, b.feat_w, b.feat_h, b.kp[:0], b.desc[:0], b.stats)
 
 
 def _is_dup(x: dict, kind: str, T: dict) -> bool:
@@ -619,5 +740,42 @@ def compare(sig_a: bytes, sig_b: bytes, *, rotations: bool = False, cosine: Opti
     """Classify a candidate pair: "duplicate" (same photo, maybe edited), "similar" (another shot of the
     same scene) or "different".  `rotations` also accepts copies turned by 90/180 degrees or mirrored;
     `cosine` (the embedding similarity, if known) only helps to call a pair "similar"."""
+    if (len(sig_b), sig_b) < (len(sig_a), sig_a):  # the same verdict whichever way round
+        sig_a, sig_b = sig_b, sig_a
     d = analyse_pair(sig_a, sig_b, rotations=rotations, full=False, thresholds=thresholds)
     return decide(parse_signature(sig_a), parse_signature(sig_b), d, cosine=cosine, thresholds=thresholds)
+
+
+def verify_contents(row_a: dict, row_b: dict, *, cosine: Optional[float] = None, rotations: bool = False,
+                    thresholds: Optional[dict] = None) -> Verdict:
+    """compare() for two catalog content rows (group.py's entry point).
+
+    Adds relation "identical" (same size, no measurable difference at signature size; the caller
+    confirms on full-resolution pixels).  Without a current signature on both sides there is no pixel
+    evidence: the pair is at most "similar" (from the cosine), never a duplicate.
+    """
+    sa, sb = row_a.get("signature"), row_b.get("signature")
+    ok = sa and sb and row_a.get("sig_version", SIGNATURE_VERSION) == SIGNATURE_VERSION \
+        and row_b.get("sig_version", SIGNATURE_VERSION) == SIGNATURE_VERSION
+    T = thresholds or DEFAULT_THRESHOLDS
+    if ok:
+        try:
+            v = compare(bytes(sa), bytes(sb), rotations=rotations, cosine=cosine, thresholds=thresholds)
+        except ValueError:
+            ok = False
+    if not ok:
+        rel = "similar" if cosine is not None and cosine >= T["similar_cosine"] else "different"
+        return Verdict(rel, 0.0, "", {"reason": "no pixel signature"})
+    if v.relation == "duplicate" and v.transform == "identical":
+        v.relation = "identical"
+    return v
+
+
+#: Loose cosine floors for the neighbour search (a crop keeps only part of the picture, so its
+#: embedding can be far from the original's; pixel verification does the precision work).
+_FLOORS: dict = {}
+
+
+def candidate_floor(model: str) -> Optional[float]:
+    """Cosine below which a neighbour is not worth verifying (None: no floor)."""
+    return _FLOORS.get(model)
