@@ -198,8 +198,16 @@ class VectorIndex:
         return int(rows[0]["count(*)"]) if rows else 0
 
     def get(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored vectors by id (from the local search index when one is loaded: same vectors,
+        L2-normalised, without a round trip through Milvus Lite's row materialisation)."""
         out: dict[int, np.ndarray] = {}
         ids = [int(i) for i in ids]
+        if self._local is not None:
+            row_of, index = self._local[2], self._local[1]
+            rows = [row_of.get(i) for i in ids]
+            if all(r is not None for r in rows):
+                got = index.reconstruct_batch(np.asarray(rows, dtype=np.int64))
+                return {i: got[j] for j, i in enumerate(ids)}
         for i in range(0, len(ids), _BATCH):
             rows = self.client.get(self.name, ids=ids[i:i + _BATCH], output_fields=["vector"])
             for r in rows:
@@ -249,7 +257,9 @@ class VectorIndex:
         ids, vecs = self._read_all()
         if len(ids) < max(limit, 1):
             return None
-        self._local = (ids, _build_faiss(faiss, vecs))
+        index = _build_faiss(faiss, vecs)
+        del vecs
+        self._local = (ids, index, {int(c): r for r, c in enumerate(ids.tolist())})
         return self._local
 
     def _read_all(self) -> tuple[np.ndarray, np.ndarray]:
@@ -273,7 +283,7 @@ class VectorIndex:
 
     def _search_local(self, local, vectors: np.ndarray, k: int, floor: Optional[float],
                       restrict: Optional[set[int]]) -> list[list[tuple[int, float]]]:
-        ids, index = local
+        ids, index = local[0], local[1]
         q = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         scores, rows = index.search(np.ascontiguousarray(q, dtype=np.float32), min(k, len(ids)))
         results = []
@@ -315,5 +325,6 @@ def _build_faiss(faiss, vecs: np.ndarray):
     rng = np.random.default_rng(0)
     index.train(vecs[np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))])
     index.add(vecs)
+    index.make_direct_map()  # reconstruct_batch for VectorIndex.get
     index.nprobe = min(16, nlist)
     return index

@@ -150,6 +150,9 @@ def test_local_search_on_lite_matches_brute_force(tmp_path, monkeypatch, exact_i
         for i in range(30):  # every planted near-duplicate is found, with its true cosine
             hit = dict(got[i])
             assert 500 + i in hit and hit[500 + i] == pytest.approx(float(exact[i, 500 + i]), abs=1e-4)
+        got_v = idx.get([3, 599])  # served by the local index: the same (normalised) vectors
+        np.testing.assert_allclose(got_v[3], v[3], atol=1e-5)
+        np.testing.assert_allclose(got_v[599], v[599], atol=1e-5)
         idx.delete([500])  # writes invalidate the local index
         assert idx._local is None
         assert 500 not in dict(idx.search(v[:1], k, floor=0.5, restrict=set(range(n)))[0])
