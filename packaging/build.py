@@ -220,7 +220,8 @@ def app_dir(build: Path) -> Path:
 # -- step 4: installers ---------------------------------------------------------------------------
 DEB_DEPENDS = ("libc6 (>= {glibc}), libgl1, libegl1, libfontconfig1, libfreetype6, libxkbcommon0, libxkbcommon-x11-0, "
                "libxcb-cursor0, libxcb-icccm4, libxcb-image0, libxcb-keysyms1, libxcb-randr0, libxcb-render-util0, "
-               "libxcb-shape0, libxcb-xinerama0, libxcb-xkb1, libx11-xcb1, libdbus-1-3")
+               "libxcb-shape0, libxcb-xinerama0, libxcb-xkb1, libx11-xcb1, libdbus-1-3, libwayland-cursor0, "
+               "libwayland-egl1")
 
 
 def deb_arch() -> str:

@@ -146,7 +146,8 @@ def main(argv=None) -> int:
                              "--json", js50], env, args.no_network, 600)
         st3 = json.loads(js50.read_text()).get("stats", {}) if rc3 == 0 and js50.is_file() else {}
         # 9 readable photos, 8 distinct contents (one byte copy): all embedded or reused, none failed
-        check("scan-resnet50", rc3 == 0 and st3.get("embedded", 0) >= 8 and st3.get("embedded", 0) + st3.get("reused", 0) == 9,
+        n_emb, n_reused = st3.get("embedded", 0), st3.get("reused", 0)
+        check("scan-resnet50", rc3 == 0 and n_emb >= 8 and n_emb + n_reused == 9,
               f"exit {rc3}, stats {st3} ({s3:.1f}s)" + ("" if rc3 == 0 else "\n" + out3[-2000:]))
     if not args.skip_gui:
         png = work / "window.png"
