@@ -16,6 +16,7 @@ Prints the installer size and the installed size at the end (also BUILD/sizes.js
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -123,7 +124,8 @@ PRUNE_DIRS = ("include", "tests", "translations", "__pycache__")
 PRUNE_SUFFIXES = (".h", ".hpp", ".pxd", ".pyx", ".pxi", ".cmake", ".a", ".lib", ".pyi", ".c", ".cpp")
 PRUNE_GLOBS = ("libarrow_flight*", "libarrow_python_flight*", "libarrow_substrait*", "libarrow_s3*",
                "libQt6Network*", "libQt6Qml*", "libQt6Quick*", "libQt6Pdf*", "Qt6Network*", "Qt6Qml*", "Qt6Quick*",
-               "Qt6Pdf*", "opengl32sw.dll", "libQt6Designer*", "d3dcompiler_47.dll")
+               "Qt6Pdf*", "opengl32sw.dll", "libQt6Designer*")
+PRUNE_ALWAYS = ("opengl32sw.dll",)  # Qt's software-OpenGL fallback (20 MB), loaded only with QT_OPENGL=software
 # Qt plugins the app never needs: GTK theme (pulls GTK/cairo/pango), embedded-device platforms, evdev input
 PRUNE_QT_PLUGINS = ("platformthemes/libqgtk3.so", "egldeviceintegrations", "generic", "platforms/libqeglfs.so",
                     "platforms/libqlinuxfb.so", "platforms/libqminimalegl.so", "platforms/libqvkkhrdisplay.so",
@@ -139,15 +141,54 @@ def _elf_needed(p: Path) -> list[str]:
     return [ln.split("[", 1)[1].rstrip("]") for ln in out.splitlines() if "(NEEDED)" in ln and "[" in ln]
 
 
+def _pe_needed(p: Path) -> list[str]:
+    import pefile  # a PyInstaller dependency on Windows
+
+    try:
+        pe = pefile.PE(str(p), fast_load=True)
+        pe.parse_data_directories(directories=[pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_IMPORT"],
+                                               pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_DELAY_IMPORT"]])
+        names = [e.dll.decode(errors="replace") for e in getattr(pe, "DIRECTORY_ENTRY_IMPORT", [])]
+        names += [e.dll.decode(errors="replace") for e in getattr(pe, "DIRECTORY_ENTRY_DELAY_IMPORT", [])]
+        pe.close()
+        return [n.lower() for n in names]
+    except Exception:  # noqa: BLE001 - not a PE file
+        return []
+
+
+def _macho_needed(p: Path) -> list[str]:
+    try:
+        out = subprocess.run(["otool", "-L", str(p)], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    return [Path(ln.strip().split(" (", 1)[0]).name for ln in out.splitlines()[1:] if ln.strip()]
+
+
+def _deps_tool() -> bool:
+    if WIN:
+        return importlib.util.find_spec("pefile") is not None
+    return shutil.which("otool" if MAC else "readelf") is not None
+
+
 def _needed_libs(root: Path) -> set[str]:
-    """Linux: every DT_NEEDED name of the bundle's ELF files (so pruning never breaks a link)."""
+    """Every library name the bundle's binaries link to (lower-case on Windows), so pruning never breaks
+    a link. Empty when the platform's tool (readelf / pefile / otool) is missing."""
     needed: set[str] = set()
-    if not shutil.which("readelf"):
+    if not _deps_tool():
         return needed
     for p in root.rglob("*"):
-        if p.is_file() and not p.is_symlink() and (".so" in p.name or os.access(p, os.X_OK)):
-            needed.update(_elf_needed(p))
+        if not p.is_file() or p.is_symlink():
+            continue
+        if WIN:
+            if p.suffix.lower() in (".dll", ".pyd", ".exe"):
+                needed.update(_pe_needed(p))
+        elif ".so" in p.name or ".dylib" in p.name or os.access(p, os.X_OK):
+            needed.update(_macho_needed(p) if MAC else _elf_needed(p))
     return needed
+
+
+def _name(p: Path) -> str:
+    return p.name.lower() if WIN else p.name
 
 
 def _sweep_orphans(internal: Path) -> int:
@@ -178,10 +219,10 @@ def step_prune(args, build: Path) -> Path:
         rel = p.relative_to(app).as_posix()
         if "weights" in p.parts or "/resources/" in "/" + rel + "/":
             continue
-        if p.is_dir() and p.name in PRUNE_DIRS and "Qt/plugins" not in rel:
+        if p.is_dir() and not p.is_symlink() and p.name in PRUNE_DIRS and "Qt/plugins" not in rel:
             removed += tree_size(p)
             shutil.rmtree(p)
-        elif p.is_file() and p.suffix in PRUNE_SUFFIXES:
+        elif p.is_file() and not p.is_symlink() and p.suffix in PRUNE_SUFFIXES:
             removed += p.stat().st_size
             p.unlink()
     for plugins in app.rglob("plugins"):
@@ -195,10 +236,12 @@ def step_prune(args, build: Path) -> Path:
             elif q.exists():
                 removed += q.stat().st_size
                 q.unlink()
+    checked = _deps_tool()  # without a dependency tool only the always-safe files go
     while True:  # to a fixed point: removing one library can orphan another (python_flight -> flight)
-        needed = _needed_libs(app) if not (WIN or MAC) else set()
+        needed = _needed_libs(app)
         hits = list(dict.fromkeys(p for pattern in PRUNE_GLOBS for p in app.rglob(pattern)
-                                  if p.name not in needed and (p.exists() or p.is_symlink())))
+                                  if (checked or p.name in PRUNE_ALWAYS) and _name(p) not in needed
+                                  and (p.exists() or p.is_symlink())))
         if not hits:
             break
         for p in hits:
