@@ -25,6 +25,11 @@ except (ImportError, AttributeError):  # pragma: no cover - until those modules 
     keeper_mod = verify_mod = None
 
 
+#: A node that is not a verified duplicate of a star's centre joins the star when it is a verified
+#: duplicate of at least this many of its members.
+ATTACH_MIN_LINKS = 2
+
+
 @dataclass
 class Edge:
     a: int
@@ -136,22 +141,45 @@ def build_groups(
         return [contents[c]["hash"] for c in node_members[n]]
 
     quality = {n: _original_score(node_files(n), contents) for n in node_members}
-    order = sorted(node_members, key=lambda n: (quality[n], min(node_hashes(n))), reverse=True)
+    tiebreak = {n: min(node_hashes(n)) for n in node_members}
+    order = sorted(node_members, key=lambda n: (quality[n], _neg(tiebreak[n])), reverse=True)
 
-    # 4. duplicate stars around the best representative still free
-    groups: list[Group] = []
+    # 4. duplicate clusters: within each connected set of duplicate edges, repeatedly take as centre the
+    #    node that is a verified duplicate of the most others still free (the original explains all of its
+    #    copies; a copy explains fewer), form its star, and attach a leftover node only when it is a
+    #    verified duplicate of at least two of the star's members (two independent confirmations).
+    dup_adj: dict[int, set[int]] = {n: {m for m, e in adj[n].items() if e.relation == "duplicate"}
+                                    for n in node_members}
     cluster_of: dict[int, int] = {}
     clusters: list[list[int]] = []
-    for n in order:
-        if n in cluster_of:
+    seen: set[int] = set()
+    for start in order:
+        if start in seen:
             continue
-        members = [n] + sorted(
-            (m for m, e in adj[n].items() if e.relation == "duplicate" and m not in cluster_of),
-            key=lambda m: (-adj[n][m].score, min(node_hashes(m))))
-        idx = len(clusters)
-        clusters.append(members)
-        for m in members:
-            cluster_of[m] = idx
+        comp, stack = set(), [start]
+        while stack:
+            x = stack.pop()
+            if x in comp:
+                continue
+            comp.add(x)
+            stack.extend(dup_adj[x] - comp)
+        seen |= comp
+        left = set(comp)
+        while left:
+            centre = max(left, key=lambda n: (len(dup_adj[n] & left), quality[n], _neg(tiebreak[n])))
+            members = {centre} | (dup_adj[centre] & left)
+            while True:
+                extra = {n for n in left - members if len(dup_adj[n] & members) >= ATTACH_MIN_LINKS}
+                if not extra:
+                    break
+                members |= extra
+            star = [centre] + sorted(members - {centre}, key=lambda m: (quality[m], _neg(tiebreak[m])),
+                                     reverse=True)
+            for m in star:
+                cluster_of[m] = len(clusters)
+            clusters.append(star)
+            left -= members
+    groups: list[Group] = []
     for members in clusters:
         fl = [f for n in members for f in node_files(n)]
         if len(fl) < 2:
@@ -164,7 +192,8 @@ def build_groups(
             sim = 1.0
         else:
             kind = "near"
-            es = [adj[members[0]][m] for m in members[1:]]
+            es = [adj[members[0]][m] if m in adj[members[0]] else
+                  max((adj[x][m] for x in members if m in adj[x]), key=lambda e: e.score) for m in members[1:]]
             sim = min(e.score for e in es)
             kinds = sorted({e.transform for e in es if e.transform})
             reason = f"{', '.join(kinds) or 'edited'} copy, similarity {sim:.2f}"
@@ -182,7 +211,8 @@ def build_groups(
         cadj[ca][cb] = max(cadj[ca].get(cb, 0.0), e.score)
         cadj[cb][ca] = cadj[ca][cb]
     taken: set[int] = set()
-    corder = sorted(range(len(clusters)), key=lambda c: order.index(clusters[c][0]))
+    pos = {n: i for i, n in enumerate(order)}
+    corder = sorted(range(len(clusters)), key=lambda c: pos[clusters[c][0]])
     for c in corder:
         if c in taken or not cadj[c]:
             continue
@@ -200,6 +230,11 @@ def build_groups(
                             similarity=sim, id="s" + group_id(hashes)[1:]))
     groups.sort(key=lambda g: ({"exact": 0, "near": 1, "similar": 2}[g.kind], -g.reclaimable_bytes, g.id))
     return groups
+
+
+def _neg(s: str) -> tuple:
+    """Key under which max() prefers the lexicographically smallest string."""
+    return tuple(-ord(c) for c in s)
 
 
 def _verify(row_a: dict, row_b: dict, cosine: float, rotations: bool) -> tuple[str, float, str]:

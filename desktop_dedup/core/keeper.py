@@ -38,16 +38,28 @@ def file_facts(img: Image.Image) -> dict:
     return facts
 
 
+#: IJG standard luminance quantisation table (natural order), quality 50.
+_IJG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+             14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+             49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+_ZIGZAG = (0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7,
+           14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39,
+           46, 53, 60, 61, 54, 47, 55, 62, 63)
+
+
 def _jpeg_quality(img: Image.Image) -> Optional[int]:
+    """IJG-equivalent quality (1..100) of a JPEG from its luminance quantisation table."""
     qt = getattr(img, "quantization", None)
-    if not qt or 0 not in qt:
+    if not qt or 0 not in qt or len(qt[0]) != 64:
         return None
-    total = sum(qt[0])
-    if total <= 64:
-        return 100
-    scale = total * 100.0 / 4130.0  # IJG luminance table sums to 4130 at quality 50
-    quality = (200.0 - scale) / 2.0 if scale <= 100 else 5000.0 / scale
-    return int(max(1, min(100, round(quality))))
+    import numpy as np
+
+    t = np.array(qt[0], np.int64)
+    q = np.arange(1, 101)
+    scale = np.where(q < 50, 5000 // q, 200 - 2 * q)[:, None]
+    ref = np.clip((np.array(_IJG_LUMA)[None, :] * scale + 50) // 100, 1, 255)
+    err = np.minimum(np.abs(ref - t[None, :]).sum(1), np.abs(ref - t[list(_ZIGZAG)][None, :]).sum(1))
+    return int(q[int(np.argmin(err))])
 
 
 def _stats(row: dict) -> dict:
@@ -80,7 +92,8 @@ def _is_lossy(row: dict) -> bool:
 
 def _content_pixels(row: dict, st: dict) -> float:
     w, h = row.get("width") or 0, row.get("height") or 0
-    fr = min(0.3, st.get("frame", 0.0))
+    fr = st.get("frame", 0.0)
+    fr = min(0.3, fr) if fr > 0.02 else 0.0  # a plain edge of a few pixels is not a frame
     short = min(w, h)
     return max(1.0, (w - 2 * fr * short) * (h - 2 * fr * short))
 
@@ -123,25 +136,29 @@ def choose_keeper(files: list[FileInfo], contents: dict[int, dict], similar: boo
     top = max(pix.values())
     cand = [f for f in files if pix[f.path] >= 0.9 * top] if not similar else list(files)
 
-    col = [stats[f.content_id].get("colorfulness", 0.0) for f in files]
-    band = [stats[f.content_id].get("band", 0.0) for f in files]
-    frame = [stats[f.content_id].get("frame", 0.0) for f in files]
-    lmean = [stats[f.content_id].get("luma_mean", 0.0) for f in files]
-    lstd = [stats[f.content_id].get("luma_std", 0.0) for f in files]
-    med = {k: median(v) for k, v in (("col", col), ("band", band), ("frame", frame), ("lmean", lmean),
-                                     ("lstd", lstd))}
+    def aspect(f: FileInfo) -> float:
+        r = rows[f.content_id]
+        return math.log(max(r.get("width") or 1, 1) / max(r.get("height") or 1, 1))
+
+    def others(f: FileInfo, k: str, same_frame: bool = False) -> float:
+        """Median of statistic k over the other members (optionally only those framed alike: a crop's
+        tones legitimately differ)."""
+        v = [stats[g.content_id].get(k, 0.0) for g in files if g.content_id != f.content_id and stats[g.content_id]
+             and (not same_frame or abs(aspect(g) - aspect(f)) < 0.02)]
+        return median(v) if v else stats[f.content_id].get(k, 0.0)
 
     def defects(f: FileInfo) -> int:
+        """Edits this member shows and the rest of the group does not."""
         st = stats[f.content_id]
         if not st:
             return 0
         d = 0
-        d += st.get("band", 0.0) > 0.5 and med["band"] < 0.5  # an overlay bar the others lack
-        d += st.get("frame", 0.0) > med["frame"] + 0.02  # an added frame
-        d += st.get("colorfulness", 0.0) < 3.0 and med["col"] > 8.0  # grayscale among colour copies
-        if len(files) >= 3:  # tones off the group's consensus (brightened, darkened, contrast)
-            d += abs(st.get("luma_mean", 0.0) - med["lmean"]) > 6.0
-            d += abs(math.log((st.get("luma_std", 0.0) + 1.0) / (med["lstd"] + 1.0))) > 0.08
+        d += st.get("band", 0.0) > 0.5 and others(f, "band") < 0.5  # an overlay bar
+        d += st.get("frame", 0.0) > others(f, "frame") + 0.02  # an added frame
+        d += st.get("colorfulness", 0.0) < 3.0 and others(f, "colorfulness") > 8.0  # grayscale among colour
+        if len(files) >= 3:  # tones off the group's consensus (brightened, darkened, more contrast)
+            d += abs(st.get("luma_mean", 0.0) - others(f, "luma_mean", True)) > 6.0
+            d += abs(math.log((st.get("luma_std", 0.0) + 1.0) / (others(f, "luma_std", True) + 1.0))) > 0.08
         return int(d)
 
     def key(f: FileInfo) -> tuple:
