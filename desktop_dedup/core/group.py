@@ -28,6 +28,8 @@ except (ImportError, AttributeError):  # pragma: no cover - until those modules 
 #: A node that is not a verified duplicate of a star's centre joins the star when it is a verified
 #: duplicate of at least this many of its members.
 ATTACH_MIN_LINKS = 2
+#: A connected set of similar pictures is shown as one group up to this many files (else split in stars).
+SIMILAR_MAX_FILES = 40
 
 
 @dataclass
@@ -210,22 +212,45 @@ def build_groups(
             continue
         cadj[ca][cb] = max(cadj[ca].get(cb, 0.0), e.score)
         cadj[cb][ca] = cadj[ca][cb]
-    taken: set[int] = set()
     pos = {n: i for i, n in enumerate(order)}
     corder = sorted(range(len(clusters)), key=lambda c: pos[clusters[c][0]])
+
+    def n_files(c: int) -> int:
+        return sum(len(node_files(n)) for n in clusters[c])
+
+    # a burst is a chain of shots (1~2~3, while 1 and 3 may differ more): take connected sets of similar
+    # clusters whole while they stay small; split bigger ones into stars around the best-connected shot
+    similar_sets: list[list[int]] = []
+    done: set[int] = set()
     for c in corder:
-        if c in taken or not cadj[c]:
+        if c in done or not cadj[c]:
             continue
-        members = [c] + sorted((m for m in cadj[c] if m not in taken), key=lambda m: -cadj[c][m])
-        if len(members) < 2:
+        comp, stack = [], [c]
+        while stack:
+            x = stack.pop()
+            if x in done:
+                continue
+            done.add(x)
+            comp.append(x)
+            stack.extend(m for m in cadj[x] if m not in done)
+        comp.sort(key=lambda m: pos[clusters[m][0]])
+        if sum(n_files(m) for m in comp) <= SIMILAR_MAX_FILES:
+            similar_sets.append(comp)
             continue
-        taken.update(members)
+        left = set(comp)
+        while left:
+            centre = max(left, key=lambda m: (len(set(cadj[m]) & left), -pos[clusters[m][0]]))
+            members = [centre] + sorted((m for m in cadj[centre] if m in left), key=lambda m: pos[clusters[m][0]])
+            left -= set(members)
+            if len(members) >= 2:
+                similar_sets.append(members)
+    for members in similar_sets:
         fl = [f for m in members for n in clusters[m] for f in node_files(n)]
         hashes = [h for m in members for n in clusters[m] for h in node_hashes(n)]
         keep = _choose_keeper(fl, contents, similar=True)
         times = [contents[cc].get("capture_time") for m in members for n in clusters[m] for cc in node_members[n]]
         reason = "burst: different shots" if all(times) else "similar: different shots of one scene"
-        sim = min(cadj[c][m] for m in members[1:])
+        sim = min(max(cadj[m][x] for x in cadj[m] if x in members) for m in members)
         groups.append(Group(kind="similar", files=sorted(fl, key=lambda f: f.path), keep=keep, reason=reason,
                             similarity=sim, id="s" + group_id(hashes)[1:]))
     groups.sort(key=lambda g: ({"exact": 0, "near": 1, "similar": 2}[g.kind], -g.reclaimable_bytes, g.id))
