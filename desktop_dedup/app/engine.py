@@ -19,7 +19,13 @@ MODEL_TITLES = {name: title.split(" (")[0] for name, title, _ in MODEL_CHOICES}
 
 
 class Engine:
-    """Opens libraries and checks model weights; everything imports the core on first use."""
+    """Opens libraries and checks model weights; everything imports the core on first use.
+
+    `subprocess_scans`: scans and model downloads run in a child process (scan_worker), so the window's
+    process never imports torch or pymilvus and its event loop never waits on them.
+    """
+
+    subprocess_scans = True
 
     def open_library(self, path: Optional[str] = None, milvus_uri: Optional[str] = None):
         from desktop_dedup.core.library import Library

@@ -6,6 +6,7 @@ TagStudio's small runnable that emits `done`, Vorta's one class per job).
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -122,29 +123,54 @@ class OpenLibraryJob(Job):
         return lib, lib.info(), lib.groups()
 
 
-class LoadGroupsJob(Job):
+def _need(lib):
+    if lib is None:
+        from desktop_dedup.core.types import DedupError
+
+        raise DedupError("The library is not open.", "Restart Desktop Dedup; if that does not help, see the log.")
+    return lib
+
+
+class LibraryJob(Job):
+    """A job on the open library; `get_lib()` is asked when the job runs (the library may be reopened)."""
+
+    def __init__(self, get_lib: Callable[[], Any]):
+        super().__init__()
+        self.get_lib = get_lib
+
+    @property
+    def lib(self):
+        return _need(self.get_lib())
+
+
+class LoadGroupsJob(LibraryJob):
     name = "groups"
 
-    def __init__(self, lib):
-        super().__init__()
-        self.lib = lib
-
     def work(self):
-        return self.lib.groups(), self.lib.info()
+        lib = self.lib
+        return lib.groups(), lib.info()
 
 
-class ScanJob(Job):
-    """Library.scan with pause / resume / cancel; progress is throttled to about 15 updates a second."""
+class ScanJob(LibraryJob):
+    """Library.scan in this process, with pause / resume / cancel; progress throttled to ~15 a second."""
 
     name = "scan"
     MIN_INTERVAL = 0.066
 
-    def __init__(self, lib, roots: list[str], exclude: list[str], model: str, rotations: bool = False):
-        super().__init__()
-        self.lib, self.roots, self.exclude, self.model, self.rotations = lib, roots, exclude, model, rotations
+    def __init__(self, get_lib, roots: list[str], exclude: list[str], model: str, rotations: bool = False):
+        super().__init__(get_lib)
+        self.roots, self.exclude, self.model, self.rotations = roots, exclude, model, rotations
         self.pause = threading.Event()
+        self.no_reopen = False
         self._last = 0.0
         self._phase = None
+
+    def set_paused(self, paused: bool) -> None:
+        (self.pause.set if paused else self.pause.clear)()
+
+    def request_cancel(self) -> None:
+        self.cancel.set()
+        self.pause.clear()
 
     def _progress(self, p) -> None:
         now = time.monotonic()
@@ -160,46 +186,96 @@ class ScanJob(Job):
                              cancel=self.cancel, pause=self.pause)
 
 
-class TrashJob(Job):
+class WorkerScanJob(ScanJob):
+    """The same scan in a child process (see scan_worker): the library is closed here meanwhile (the child
+    takes its lock) and reopened afterwards, so torch and Milvus never load in the window's process."""
+
+    def __init__(self, controller, roots, exclude, model, rotations=False):
+        super().__init__(lambda: controller.lib, roots, exclude, model, rotations)
+        self.controller = controller
+        self.worker = None
+        self._wlock = threading.Lock()
+
+    def set_paused(self, paused: bool) -> None:
+        super().set_paused(paused)
+        self._send("pause" if paused else "resume")
+
+    def request_cancel(self) -> None:
+        super().request_cancel()
+        self._send("cancel")
+
+    def kill(self) -> None:
+        with self._wlock:
+            if self.worker is not None:
+                self.worker.kill()
+
+    def _send(self, command: str) -> None:
+        with self._wlock:
+            if self.worker is not None:
+                self.worker.send(command)
+
+    def _event(self, ev: dict) -> None:
+        from desktop_dedup.core.types import ScanProgress
+
+        if ev.get("event") == "progress":
+            self._progress(ScanProgress(ev["phase"], ev.get("done", 0), ev.get("total", 0), ev.get("current", ""),
+                                        ev.get("rate", 0.0), ev.get("eta")))
+
+    def work(self):
+        from .scan_worker import WorkerProcess, result_from_dict
+
+        ctl = self.controller
+        path, uri = ctl.path(), ctl.milvus_uri
+        lib, ctl.lib = ctl.lib, None
+        _need(lib).close()
+        try:
+            spec = {"library": path, "milvus_uri": uri, "roots": list(self.roots), "exclude": list(self.exclude),
+                    "model": self.model, "rotations": self.rotations}
+            with self._wlock:
+                self.worker = WorkerProcess(spec, os.path.join(path, "desktop-dedup-worker.log"))
+                if self.pause.is_set():
+                    self.worker.send("pause")
+                if self.cancel.is_set():
+                    self.worker.send("cancel")
+            return result_from_dict(self.worker.run(self._event))
+        finally:
+            if not self.no_reopen:
+                ctl.lib = ctl.engine.open_library(path, milvus_uri=uri)
+
+
+class TrashJob(LibraryJob):
     name = "trash"
 
-    def __init__(self, lib, paths: list[str], unique_ok: bool = False):
-        super().__init__()
-        self.lib, self.paths, self.unique_ok = lib, list(paths), unique_ok
+    def __init__(self, get_lib, paths: list[str], unique_ok: bool = False):
+        super().__init__(get_lib)
+        self.paths, self.unique_ok = list(paths), unique_ok
 
     def work(self):
         return self.lib.trash(self.paths, unique_ok=self.unique_ok)
 
 
-class UndoJob(Job):
+class UndoJob(LibraryJob):
     name = "undo"
 
-    def __init__(self, lib):
-        super().__init__()
-        self.lib = lib
-
     def work(self):
-        outcome = self.lib.undo()
-        return outcome, self.lib.groups(), self.lib.info()
+        lib = self.lib
+        outcome = lib.undo()
+        return outcome, lib.groups(), lib.info()
 
 
-class HistoryJob(Job):
+class HistoryJob(LibraryJob):
     name = "history"
-
-    def __init__(self, lib):
-        super().__init__()
-        self.lib = lib
 
     def work(self):
         return self.lib.history()
 
 
-class DismissJob(Job):
+class DismissJob(LibraryJob):
     name = "dismiss"
 
-    def __init__(self, lib, group_id: str):
-        super().__init__()
-        self.lib, self.group_id = lib, group_id
+    def __init__(self, get_lib, group_id: str):
+        super().__init__(get_lib)
+        self.group_id = group_id
 
     def work(self):
         self.lib.dismiss_group(self.group_id)
@@ -235,4 +311,21 @@ class ModelDownloadJob(Job):
 
     def work(self):
         self.engine.load_embedder(self.model, progress=self._progress)
+        return self.model
+
+
+class WorkerDownloadJob(ModelDownloadJob):
+    """The download in a child process (loading the model there, not in the window's process)."""
+
+    def __init__(self, engine, model: str, log_path: Optional[str] = None):
+        super().__init__(engine, model)
+        self.log_path = log_path
+        self.worker = None
+
+    def work(self):
+        from .scan_worker import WorkerProcess
+
+        self.worker = WorkerProcess({"download": self.model}, self.log_path)
+        self.worker.run(lambda ev: self._progress(int(ev.get("done", 0)), int(ev.get("total", 0)))
+                        if ev.get("event") == "download" else None)
         return self.model

@@ -38,6 +38,10 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--size", default="1280x800", help=argparse.SUPPRESS)
     p.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=float, default=120.0, help=argparse.SUPPRESS)
+    p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run a scan / download (scan_worker)
+    argv = list(argv)
+    if argv[:1] == ["gui"]:  # a frozen build may start its own executable as `gui --worker ...`
+        argv = argv[1:]
     return p.parse_args(argv)
 
 
@@ -95,6 +99,20 @@ def take_screenshot(window, path: str, timeout: float, done) -> None:
 def main(argv: Optional[list[str]] = None, *, engine=None) -> int:
     """Run the app; returns the exit status."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.worker:
+        import json
+
+        from .scan_worker import main as worker_main
+
+        return worker_main(json.loads(args.worker))
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                                 or os.environ.get("QT_QPA_PLATFORM")):
+        if args.screenshot or args.startup_probe:
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"  # rendering to a file needs no screen
+        else:
+            print("desktop-dedup: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set). Run the app in "
+                  "a desktop session, or use the command line: desktop-dedup scan --help", file=sys.stderr)
+            return 2
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 

@@ -313,7 +313,8 @@ class MainWindow(QMainWindow):
         self.prefs.folders = folders
         self.prefs.exclusions = exclusions
         if not self.library.is_open:
-            self.show_message("The library is still opening; try again in a moment.")
+            self.show_message("The library could not be opened; see the message above." if self._ready
+                              else "The library is still opening; try again in a moment.")
             return
         self.scan_ctl.request_scan(folders, exclusions)
 

@@ -68,8 +68,9 @@ def measure_stall(photos: str, library: str, model: str, settings: str, watchdog
     w.resize(1280, 800)
     w.show()
     loop = QEventLoop()
-    while not w._ready:
-        loop.processEvents(QEventLoop.AllEvents, 50)
+    w.libraryReady.connect(loop.quit)
+    if not w._ready:
+        loop.exec()
     phase = {"now": "start", "files": 0}
     events: list[tuple[float, str]] = []
     gaps: list[tuple[float, float, str]] = []
@@ -97,18 +98,18 @@ def measure_stall(photos: str, library: str, model: str, settings: str, watchdog
     timer.setInterval(10)
     timer.timeout.connect(tick)
     w.first_run.add_folders([photos])
-    done = {"flag": False}
-    w.scan_ctl.finished.connect(lambda _r: done.update(flag=True))
+    finished = {"at": None}
+
+    def scan_finished(_result):
+        finished["at"] = time.perf_counter()
+        QTimer.singleShot(3000, loop.quit)  # then let the groups load and the first thumbnails render
+
+    w.scan_ctl.finished.connect(scan_finished)
     timer.start()
     state["t0"] = state["last"] = time.perf_counter()
     w.first_run.scan_button.click()
-    while not done["flag"]:
-        loop.processEvents(QEventLoop.AllEvents, 50)
-    seconds = time.perf_counter() - state["t0"]
-    # let the groups load and the first thumbnails render
-    t_end = time.perf_counter() + 3
-    while time.perf_counter() < t_end:
-        loop.processEvents(QEventLoop.AllEvents, 50)
+    loop.exec()  # the GUI thread sleeps between events, as in the app
+    seconds = (finished["at"] or time.perf_counter()) - state["t0"]
     timer.stop()
     if dog is not None:
         faulthandler.cancel_dump_traceback_later()

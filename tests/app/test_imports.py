@@ -44,3 +44,18 @@ def test_no_view_module_mentions_engine_internals():
         assert not pattern.search(text), path
         if path.parent.name == "views":
             assert "core.library" not in text and "core.models" not in text, path
+
+
+def test_pyside_none_refcount_guard():
+    """PySide6 6.12.0 on Python 3.11 leaks a None reference per void call; importing the app guards it."""
+    from desktop_dedup.app import compat
+
+    assert compat.affected("6.12.0", (3, 11)) and not compat.affected("6.12.0", (3, 12))
+    assert not compat.affected("6.11.3", (3, 11)) and not compat.affected("", (3, 11))
+    if compat.affected():
+        assert compat._done and sys.getrefcount(None) > 1 << 39
+    from PySide6.QtWidgets import QLabel
+
+    label = QLabel()
+    for _ in range(20000):  # would abort the interpreter at exit without the guard on an affected PySide6
+        label.setText("x")

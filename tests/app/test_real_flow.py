@@ -57,7 +57,7 @@ def test_folder_index_groups_trash_undo_restart_screenshot(qtbot, tmp_path, monk
     w.show()
     qtbot.waitUntil(lambda: w._ready, timeout=30000)
     assert w.pages.currentWidget() is w.first_run  # empty library: the welcome page
-    assert "torch" not in sys.modules or True  # (other tests in this process may have loaded it)
+    heavy_before = {m for m in ("torch", "pymilvus") if m in sys.modules}  # (other tests may have loaded them)
 
     w.first_run.add_folders([str(photos)])
     gaps, last = [], [time.perf_counter()]
@@ -77,8 +77,12 @@ def test_folder_index_groups_trash_undo_restart_screenshot(qtbot, tmp_path, monk
     print(f"\nlongest GUI stall during the real scan: {max(gaps) * 1000:.0f} ms over {len(gaps)} ticks")
     assert not dialogs.errors, dialogs.errors
     qtbot.waitUntil(lambda: w.pages.currentWidget() is w.review and w.groups_model.rowCount() > 0, timeout=30000)
+    # the scan ran in a child process: this (the window's) process loaded neither torch nor pymilvus
+    assert {m for m in ("torch", "pymilvus") if m in sys.modules} == heavy_before
     qtbot.waitUntil(w.is_settled, timeout=30000)
-    assert max(gaps) < 1.0, f"the GUI stalled {max(gaps) * 1000:.0f} ms"
+    # The scan runs in a child process: the event loop keeps ticking (generous bound for a loaded CI runner;
+    # bench/ui_stall.py measures it properly).
+    assert len(gaps) > 100 and max(gaps) < 1.0, f"the GUI stalled {max(gaps) * 1000:.0f} ms"
 
     # groups appear, with the byte copy of IMG_0001 grouped with its original
     groups = w.groups_model.all_groups()
@@ -129,3 +133,29 @@ def test_folder_index_groups_trash_undo_restart_screenshot(qtbot, tmp_path, monk
     img = QImage(str(shot))
     assert img.width() >= 1280 and img.height() >= 800
     print(f"screenshot process: {time.perf_counter() - t:.1f} s")
+
+
+def test_scan_worker_cancel_releases_the_library(tmp_path):
+    """The child process stops on `cancel`, reports a cancelled result and leaves the library unlocked."""
+    from desktop_dedup.app.scan_worker import WorkerProcess
+    from desktop_dedup.core.library import Library
+
+    photos = tmp_path / "photos"
+    for i in range(40):
+        draw_image(str(photos / f"IMG_{i:03d}.jpg"), 500 + i, (320, 240))
+    lib = str(tmp_path / "lib")
+    worker = WorkerProcess({"library": lib, "roots": [str(photos)], "exclude": [], "model": "efficientnet-lite0"},
+                           str(tmp_path / "worker.log"))
+    seen = []
+
+    def on_event(ev):
+        seen.append(ev)
+        if len(seen) == 1:
+            worker.send("pause")
+            worker.send("cancel")
+
+    result = worker.run(on_event)
+    assert seen and seen[0]["event"] == "progress"
+    assert result["cancelled"] is True
+    with Library.open(lib) as again:  # the lock was released
+        assert again.path == os.path.abspath(lib)

@@ -287,6 +287,17 @@ def test_compare_zoom_sync_and_difference_view(make_window, tmp_path, qtbot, pho
     assert c.mode == "side" and not c.flicker_timer.isActive()
 
 
+def test_big_group_shows_six_panes_then_all(make_window, tmp_path, qtbot):
+    files = [draw_image(str(tmp_path / "big" / f"{i}.jpg"), i, (120, 90)) for i in range(9)]
+    w = make_window(FakeLibrary(str(tmp_path / "lib"), [make_group("near", files, "big")]))
+    qtbot.waitUntil(lambda: w.compare.group is not None)
+    assert len(w.compare.panes) == 6 and w.compare.panes[0].path == files[0]  # the keeper first
+    assert "Show all 9 files" in w.compare.more_button.text()
+    qtbot.mouseClick(w.compare.more_button, Qt.LeftButton)
+    assert len(w.compare.panes) == 9 and w.compare.more_button is None
+    wait_settled(qtbot, w)
+
+
 def test_thumbnails_are_made_off_thread_and_cached_on_disk(make_window, tmp_path, qtbot, photo_groups):
     _root, p, groups = photo_groups
     lib = FakeLibrary(str(tmp_path / "lib"), groups)

@@ -8,7 +8,7 @@ from typing import Optional
 from PySide6.QtCore import QObject, Signal
 
 from ..jobs import (DismissJob, HistoryJob, JobRunner, LoadGroupsJob, ModelDownloadJob, OpenLibraryJob, ScanJob,
-                    TrashJob, UndoJob, WeightsStatusJob)
+                    TrashJob, UndoJob, WeightsStatusJob, WorkerDownloadJob, WorkerScanJob)
 
 
 class LibraryController(QObject):
@@ -39,11 +39,18 @@ class LibraryController(QObject):
         self.runner = JobRunner(1, self)
         self.aux = JobRunner(1, self)  # model checks and downloads: never queued behind a scan
         self.scan_job: Optional[ScanJob] = None
+        self._get_lib = lambda: self.lib
+        self._opened_once = False
+
+    @property
+    def use_workers(self) -> bool:
+        """Scans and downloads run in a child process when the engine allows it (the real one does)."""
+        return bool(getattr(self.engine, "subprocess_scans", False))
 
     # --- state ---
     @property
     def is_open(self) -> bool:
-        return self.lib is not None
+        return self.lib is not None or (self.scan_job is not None and self._opened_once)
 
     @property
     def scanning(self) -> bool:
@@ -53,9 +60,10 @@ class LibraryController(QObject):
         return self.runner.pending() > 0 or self.aux.pending() > 0
 
     def path(self) -> Optional[str]:
-        if self.lib is not None:
-            return str(self.lib.path)
-        return self.library_path
+        lib = self.lib
+        if lib is not None:
+            self._path = str(lib.path)
+        return getattr(self, "_path", None) or self.library_path
 
     def cache_dir(self) -> Optional[str]:
         p = self.path()
@@ -68,12 +76,14 @@ class LibraryController(QObject):
 
     def _opened(self, result) -> None:
         self.lib, self.info, groups = result
+        self._opened_once = True
+        self.path()
         self.opened.emit(self.info)
         self.groupsLoaded.emit(groups, self.info)
 
     def reload(self) -> None:
-        if self.lib is not None:
-            self.runner.start(LoadGroupsJob(self.lib), self._loaded, lambda e: self.failed.emit(e, "loading groups"))
+        if self.is_open:
+            self.runner.start(LoadGroupsJob(self._get_lib), self._loaded, lambda e: self.failed.emit(e, "loading groups"))
 
     def _loaded(self, result) -> None:
         groups, self.info = result
@@ -81,8 +91,8 @@ class LibraryController(QObject):
         self.groupsLoaded.emit(groups, self.info)
 
     def refresh_info(self) -> None:
-        if self.lib is not None:
-            self.runner.run_task(self.lib.info, self._set_info, lambda e: self.failed.emit(e, "reading the library"),
+        if self.is_open:
+            self.runner.run_task(lambda: self._get_lib().info(), self._set_info, lambda e: self.failed.emit(e, "reading the library"),
                                  name="info")
 
     def _set_info(self, info: dict) -> None:
@@ -95,28 +105,35 @@ class LibraryController(QObject):
                        lambda e: self.weightsStatus.emit(model, {"available": False, "error": str(e)}))
 
     def download_model(self, model: str) -> None:
-        self.aux.start(ModelDownloadJob(self.engine, model), self.downloadFinished.emit, self.downloadFailed.emit,
+        if self.use_workers:
+            log = os.path.join(self.path(), "desktop-dedup-worker.log") if self.path() else None
+            job = WorkerDownloadJob(self.engine, model, log)
+        else:
+            job = ModelDownloadJob(self.engine, model)
+        self.aux.start(job, self.downloadFinished.emit, self.downloadFailed.emit,
                        lambda p: self.downloadProgress.emit(int(p[0]), int(p[1] or 0)))
 
     def start_scan(self, roots: list[str], exclude: list[str], model: str, rotations: bool = False) -> None:
         if self.lib is None or self.scan_job is not None:
             return
-        job = ScanJob(self.lib, roots, exclude, model, rotations)
+        if self.use_workers:
+            job = WorkerScanJob(self, roots, exclude, model, rotations)
+        else:
+            job = ScanJob(self._get_lib, roots, exclude, model, rotations)
         self.scan_job = job
         self.runner.start(job, self._scan_done, self._scan_failed, self.scanProgress.emit)
 
     def pause_scan(self) -> None:
         if self.scan_job is not None:
-            self.scan_job.pause.set()
+            self.scan_job.set_paused(True)
 
     def resume_scan(self) -> None:
         if self.scan_job is not None:
-            self.scan_job.pause.clear()
+            self.scan_job.set_paused(False)
 
     def cancel_scan(self) -> None:
         if self.scan_job is not None:
-            self.scan_job.cancel.set()
-            self.scan_job.pause.clear()
+            self.scan_job.request_cancel()
 
     def _scan_done(self, result) -> None:
         self.scan_job = None
@@ -128,11 +145,11 @@ class LibraryController(QObject):
 
     # --- review actions ---
     def trash(self, paths: list[str], unique_ok: bool = False, context=None) -> None:
-        self.runner.start(TrashJob(self.lib, paths, unique_ok), lambda out: self.trashed.emit(out, context),
+        self.runner.start(TrashJob(self._get_lib, paths, unique_ok), lambda out: self.trashed.emit(out, context),
                           lambda e: self.failed.emit(e, "moving files to the trash"))
 
     def undo(self) -> None:
-        self.runner.start(UndoJob(self.lib), self._undone, lambda e: self.failed.emit(e, "undoing"))
+        self.runner.start(UndoJob(self._get_lib), self._undone, lambda e: self.failed.emit(e, "undoing"))
 
     def _undone(self, result) -> None:
         outcome, groups, self.info = result
@@ -141,20 +158,30 @@ class LibraryController(QObject):
         self.groupsLoaded.emit(groups, self.info)
 
     def load_history(self) -> None:
-        if self.lib is not None:
-            self.runner.start(HistoryJob(self.lib), self.historyLoaded.emit,
+        if self.is_open:
+            self.runner.start(HistoryJob(self._get_lib), self.historyLoaded.emit,
                               lambda e: self.failed.emit(e, "reading the history"))
 
     def dismiss(self, group_id: str) -> None:
-        self.runner.start(DismissJob(self.lib, group_id), self.dismissed.emit,
+        self.runner.start(DismissJob(self._get_lib, group_id), self.dismissed.emit,
                           lambda e: self.failed.emit(e, "remembering that choice"))
 
     # --- shutdown ---
     def shutdown(self, timeout_ms: int = 60000) -> bool:
         """Cancel a running scan, wait for every job, close the library (releases its lock)."""
+        job = self.scan_job
+        if job is not None:
+            job.no_reopen = True  # the window is going away: leave the library closed after the scan
         self.cancel_scan()
         self.aux.cancel_all()
-        ok = self.runner.wait(timeout_ms) and self.aux.wait(5000)
+        ok = self.runner.wait(timeout_ms)
+        if not ok and hasattr(job, "kill"):
+            job.kill()  # a child stuck loading the model: stop it (the next scan resumes)
+            ok = self.runner.wait(10000)
+        for j in list(self.aux._jobs):
+            if getattr(j, "worker", None) is not None:
+                j.worker.kill()
+        ok = self.aux.wait(5000) and ok
         self.scan_job = None
         if self.lib is not None and ok:
             try:

@@ -159,8 +159,9 @@ class ReviewController(QObject):
         # the current group may have shrunk but survived: show it again
         if current_id and self.model.row_of(current_id) >= 0:
             g = self.model.group_at(self.model.row_of(current_id))
+            shown = {pane.path for pane in self.compare.panes}
             if g is not None and (self.compare.group is None or self.compare.group.id != g.id
-                                  or len(self.compare.panes) != len(g.files)):
+                                  or not shown <= set(g.paths)):
                 self.compare.set_group(g)
         unique = [r["path"] for r in outcome.refused if r["reason"].startswith(NO_DUPLICATE)]
         other = [r for r in outcome.refused if not r["reason"].startswith(NO_DUPLICATE)]

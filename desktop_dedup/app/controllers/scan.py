@@ -61,8 +61,8 @@ class ScanController(QObject):
     def _weights(self, model: str, status: dict) -> None:
         if self._request is None or model != self._request["model"] or self._waiting_download:
             return
-        if status.get("available"):
-            self._start()
+        if status.get("available") or status.get("error"):
+            self._start()  # (a failed check is not a verdict: the engine says exactly what is missing)
             return
         choice = self.dialogs.ask_download(self.parent_widget, MODEL_TITLES.get(model, model), status.get("url", ""))
         if choice == "download":

@@ -74,8 +74,8 @@ class GroupsModel(QAbstractListModel):
             return self._stat(g)[1]
         if role == IdRole:
             return g.id
-        if role == ThumbsRole:
-            return self._thumbnails_for(g)
+        if role == ThumbsRole:  # only the pixmaps already made (a list holding None does not survive QVariant)
+            return [pix for pix in self._thumbnails_for(g) if pix is not None]
         if role == Qt.ToolTipRole:
             names = "\n".join(os.path.basename(f.path) + ("  ★ keep" if f.path == g.keep else "")
                               for f in g.files[:12])
@@ -208,6 +208,11 @@ class GroupsModel(QAbstractListModel):
         self.countsChanged.emit()
 
     # --- thumbnails ---
+    def thumbnails_at(self, row: int) -> list:
+        """Pixmap or None for the first files of a row (keeper first); asks for the missing ones."""
+        g = self.group_at(row)
+        return self._thumbnails_for(g) if g is not None else []
+
     def _thumbnails_for(self, g: Group) -> list:
         if self._thumbs is None:
             return []

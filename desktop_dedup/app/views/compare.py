@@ -297,6 +297,8 @@ class MemberPane(QFrame):
 class CompareView(QWidget):
     """Shows one group. Signals carry paths; the review controller decides what happens."""
 
+    MAX_PANES = 6  # side by side at once; a bigger group shows a "Show all" button
+
     keepRequested = Signal(str)  # keep this file, trash the rest of the group
     trashRequested = Signal(str)
     keepSuggestedRequested = Signal()
@@ -309,6 +311,7 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.group = None
         self.panes: list[MemberPane] = []
+        self.more_button: Optional[QPushButton] = None
         self.current_path: Optional[str] = None
         self.mode = "side"
         self.sync = ZoomSync(on_change=self._update_zoom_label)
@@ -418,8 +421,13 @@ class CompareView(QWidget):
         self.set_group(None)
 
     # --- content ---
-    def set_group(self, group) -> None:
+    def set_group(self, group, show_all: bool = False) -> None:
         self.group = group
+        if getattr(self, "more_button", None) is not None:
+            self.more_button.hide()
+            self.strip_layout.removeWidget(self.more_button)
+            self.more_button.deleteLater()
+            self.more_button = None
         for p in self.panes:
             p.hide()
             self.strip_layout.removeWidget(p)
@@ -450,19 +458,25 @@ class CompareView(QWidget):
         self.keep_suggested.setText("Keep ★, trash the rest" if group.kind != "similar"
                                     else "Keep ★, trash the others…")
         files = sorted(group.files, key=lambda f: f.path != group.keep)
-        for f in files:
+        hidden = 0 if show_all else max(0, len(files) - self.MAX_PANES)
+        for f in files[:len(files) - hidden]:
             pane = MemberPane(f, f.path == group.keep)
             pane.keepClicked.connect(self.keepRequested)
             pane.trashClicked.connect(self.trashRequested)
             pane.activated.connect(self.set_current)
             self.strip_layout.addWidget(pane)
             self.panes.append(pane)
+        if hidden:
+            self.more_button = QPushButton(f"Show all {len(files)} files\n({hidden} more)")
+            self.more_button.setMinimumHeight(80)
+            self.more_button.clicked.connect(lambda: self.set_group(self.group, show_all=True))
+            self.strip_layout.addWidget(self.more_button)
         self.sync.state = ViewState()
         self.sync.set_views([p.view for p in self.panes])
         for b in self.mode_buttons.values():
             b.setEnabled(True)
         self.current_path = None
-        self.set_current(files[1].path if len(files) > 1 else files[0].path)
+        self.set_current(self.panes[1].path if len(self.panes) > 1 else self.panes[0].path)
         for p in self.panes:
             self.previewRequested.emit(p.path)
         self.set_mode(self.mode)
@@ -484,7 +498,7 @@ class CompareView(QWidget):
             p.set_keeper(p.path == path)
 
     def set_current(self, path: str) -> None:
-        if self.group is None or path not in self.group.paths:
+        if self.group is None or self.pane_for(path) is None:
             return
         changed = path != self.current_path
         self.current_path = path

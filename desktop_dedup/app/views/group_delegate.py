@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
 from .. import theme
 from ..fmt import human_bytes
-from ..models.groups_model import CountRole, GroupRole, ReclaimRole, ThumbsRole, TotalRole
+from ..models.groups_model import GroupRole
 
 ROW_HEIGHT = 92
 THUMB = 64
@@ -67,7 +67,8 @@ class GroupDelegate(QStyledItemDelegate):
                         for kind, label in theme.KIND_LABELS.items()}
 
     def paint(self, p: QPainter, option, index) -> None:
-        g = index.data(GroupRole)
+        model = index.model()
+        g = model.group_at(index.row()) if hasattr(model, "group_at") else index.data(GroupRole)
         if g is None:
             return
         self._prepare(option)
@@ -85,10 +86,10 @@ class GroupDelegate(QStyledItemDelegate):
             p.drawRoundedRect(QRectF(r), 8, 8)
 
         # thumbnails, slightly overlapping like a stack of prints
-        thumbs = index.data(ThumbsRole) or []
+        thumbs = model.thumbnails_at(index.row()) if hasattr(model, "thumbnails_at") else []
         x = r.left() + 10
         y = r.top() + (r.height() - THUMB) // 2
-        count = index.data(CountRole) or 0
+        count = len(g.files)
         shown = max(1, min(len(thumbs) or 1, 3))
         step = 16
         frame_pen = QPen(c["base"], 2)
@@ -127,11 +128,11 @@ class GroupDelegate(QStyledItemDelegate):
         # line 3: sizes
         p.setFont(self.small)
         p.setPen(c["muted"])
-        total = index.data(TotalRole) or 0
+        total = g.total_bytes
         if g.kind == "similar":
             info = f"{count} files · {human_bytes(total)} · nothing to free"
         else:
-            info = f"{count} files · {human_bytes(index.data(ReclaimRole) or 0)} to free"
+            info = f"{count} files · {human_bytes(g.reclaimable_bytes)} to free"
         p.drawText(QRect(text_left, top + 2 * line_h + 8, width, line_h), LEFT_MIDDLE,
                    self.fm_small.elidedText(info, Qt.ElideRight, width))
         p.restore()
