@@ -14,7 +14,6 @@ import threading
 from collections import OrderedDict
 from typing import Optional
 
-from PIL import Image, ImageChops, ImageOps
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 
@@ -37,8 +36,10 @@ def _register_heif() -> None:
             pass
 
 
-def load_image(path: str, max_side: int) -> Image.Image:
+def load_image(path: str, max_side: int):
     """Open `path` as an upright RGB image whose long side is at most `max_side` pixels."""
+    from PIL import Image, ImageOps  # imported on first use (pool threads), not at window start
+
     ext = os.path.splitext(path)[1].lower()
     if ext in _RAW_EXT:
         from desktop_dedup.core.decode import decode  # Qt-free engine decoder (rawpy preview)
@@ -62,7 +63,7 @@ def load_image(path: str, max_side: int) -> Image.Image:
     return img
 
 
-def pil_to_qimage(img: Image.Image) -> QImage:
+def pil_to_qimage(img) -> QImage:
     """A QImage that owns its pixels (safe to create on any thread)."""
     img = img.convert("RGBA")
     data = img.tobytes("raw", "RGBA")
@@ -231,6 +232,8 @@ class PairJob(Job):
         self.a, self.b, self.max_side = path_a, path_b, max_side
 
     def work(self):
+        from PIL import Image, ImageChops, ImageOps
+
         try:
             a = load_image(self.a, self.max_side)
             b = load_image(self.b, self.max_side).resize(a.size, Image.LANCZOS)

@@ -219,6 +219,7 @@ class MainWindow(QMainWindow):
         self.scan_ctl.started.connect(lambda: self.set_page(self.progress))
         self.scan_ctl.finished.connect(self._scan_finished)
         self.scan_ctl.message.connect(self.show_message)
+        self.scan_ctl.modelChanged.connect(self.first_run.set_model)
         self.review_ctl.message.connect(self.show_message)
         self.pages.currentChanged.connect(self._page_changed)
         self.set_page(self.loading)

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from PIL import Image
 from PySide6.QtCore import QTimer, Qt
 from PySide6.QtGui import QImage
@@ -141,8 +140,8 @@ def test_scan_worker_cancel_releases_the_library(tmp_path):
     from desktop_dedup.core.library import Library
 
     photos = tmp_path / "photos"
-    for i in range(40):
-        draw_image(str(photos / f"IMG_{i:03d}.jpg"), 500 + i, (320, 240))
+    for i in range(12):
+        draw_image(str(photos / f"IMG_{i:03d}.jpg"), 500 + i, (160, 120))
     lib = str(tmp_path / "lib")
     worker = WorkerProcess({"library": lib, "roots": [str(photos)], "exclude": [], "model": "efficientnet-lite0"},
                            str(tmp_path / "worker.log"))

@@ -20,6 +20,7 @@ class ScanController(QObject):
     started = Signal()
     finished = Signal(object)  # ScanResult, or None when nothing ran (cancelled before start / failed)
     message = Signal(str)
+    modelChanged = Signal(str)
 
     def __init__(self, library, prefs, dialogs, progress_view, parent_widget):
         super().__init__(parent_widget)
@@ -101,6 +102,7 @@ class ScanController(QObject):
     def _use_offline(self) -> None:
         self.prefs.model = OFFLINE_MODEL
         self._request["model"] = OFFLINE_MODEL
+        self.modelChanged.emit(OFFLINE_MODEL)
         self.message.emit("Using EfficientNet-Lite0 (offline model).")
         self._start()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt, Signal
 
 from desktop_dedup.core.types import Group
 
