@@ -67,6 +67,24 @@ def _pause_point(point: str) -> None:
             time.sleep(3600)
 
 
+def _grouping_fingerprint(files: list[FileInfo], model: str, rotations: bool) -> str:
+    """Identifies everything grouping depends on: the files and contents, the options and the code."""
+    import hashlib
+
+    from . import group, keeper, verify
+
+    h = hashlib.sha1(f"{model}|{rotations}|{verify.SIGNATURE_VERSION}|{__import__('desktop_dedup').__version__}".encode())
+    for mod in (group, keeper, verify):
+        try:
+            with open(mod.__file__, "rb") as fh:
+                h.update(fh.read())
+        except (OSError, TypeError):  # frozen app: the version above identifies the code
+            pass
+    for f in files:
+        h.update(os.fsencode(f.path) + b"\0" + f.content_hash.encode() + b"\n")
+    return h.hexdigest()
+
+
 class _Lock:
     """An exclusive advisory lock on a file (flock on POSIX, msvcrt on Windows)."""
 
@@ -469,8 +487,25 @@ class Library:
     def _group(self, roots, model, rotations, progress, cancel) -> list[Group]:
         _pause_point("group")
         files = self.catalog.active_files(roots, model)
+        # an unchanged library (same files, same contents, same settings and code) keeps its groups:
+        # a re-scan then costs a walk and a few queries, not a new round of pixel verification
+        fingerprint = _grouping_fingerprint(files, model, rotations)
+        key = f"groups_fingerprint:{model}"
+        if self.catalog.setting(key) == fingerprint:
+            by_path = {f.path: f for f in files}
+            kept = []
+            for g in self.catalog.stored_groups(model):
+                members = [by_path[p] for p in g["files"] if p in by_path]
+                if len(members) == len(g["files"]):
+                    kept.append(Group(kind=g["kind"], files=members, keep=g["keep"], reason=g["reason"] or "",
+                                      similarity=g["similarity"] or 0.0, id=g["id"]))
+            if len(kept) == len(self.catalog.stored_groups(model)):
+                return kept
         cids = sorted({f.content_id for f in files})
         contents = self.catalog.content_rows(cids)
+        path_of = {}
+        for f in files:
+            path_of.setdefault(f.content_id, f.path)
         index = self._index(model)
         rate = _Rate("group", len(cids), progress)
         neighbours: dict[int, list[tuple[int, float]]] = {}
@@ -500,7 +535,7 @@ class Library:
                 return row["pixel_hash"]
             from .decode import full_pixel_hash
 
-            path = next((f.path for f in files if f.content_id == cid), None)
+            path = path_of.get(cid)
             ph = full_pixel_hash(path) if path else None
             if ph:
                 row["pixel_hash"] = ph
@@ -511,6 +546,7 @@ class Library:
         self.catalog.replace_groups(model, [
             {"id": g.id, "kind": g.kind, "keep": g.keep, "reason": g.reason, "similarity": g.similarity,
              "files": g.paths} for g in groups])
+        self.catalog.set_setting(key, fingerprint)
         return groups
 
     # -- review -------------------------------------------------------------------------------
