@@ -24,6 +24,9 @@ import numpy as np
 from .types import DedupError
 
 log = logging.getLogger(__name__)
+# Milvus Lite answers an RPC that pymilvus 3 probes (AllocTimestamp) with "not implemented" and grpc logs
+# it as an error with a traceback; it is harmless, so keep it out of the user's console.
+logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
 
 #: Index definitions by type (COSINE on L2-normalised embeddings).
 INDEXES = {
