@@ -426,6 +426,7 @@ class MainWindow(QMainWindow):
                 self.show_message("Stopping the scan…")
             self.prefs.set_geometry("geometry", self.saveGeometry())
             self.prefs.set_geometry("splitter", self.splitter.saveState())
+            self.prefs.sync()
             self.thumbnails.wait(10000)
             self.review_ctl.previews.wait(10000)
             self.library.shutdown()

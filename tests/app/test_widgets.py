@@ -290,11 +290,13 @@ def test_compare_zoom_sync_and_difference_view(make_window, tmp_path, qtbot, pho
 def test_big_group_shows_six_panes_then_all(make_window, tmp_path, qtbot):
     files = [draw_image(str(tmp_path / "big" / f"{i}.jpg"), i, (120, 90)) for i in range(9)]
     w = make_window(FakeLibrary(str(tmp_path / "lib"), [make_group("near", files, "big")]))
-    qtbot.waitUntil(lambda: w.compare.group is not None)
+    qtbot.waitUntil(lambda: w.compare.group is not None and w.compare.more_button is not None)
     assert len(w.compare.panes) == 6 and w.compare.panes[0].path == files[0]  # the keeper first
     assert "Show all 9 files" in w.compare.more_button.text()
     qtbot.mouseClick(w.compare.more_button, Qt.LeftButton)
-    assert len(w.compare.panes) == 9 and w.compare.more_button is None
+    assert len(w.compare.panes) == 2 and w.compare.building()  # built a few at a time: no long stall
+    qtbot.waitUntil(lambda: len(w.compare.panes) == 9 and not w.compare.building())
+    assert w.compare.more_button is None
     wait_settled(qtbot, w)
 
 

@@ -311,6 +311,9 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.group = None
         self.panes: list[MemberPane] = []
+        self._pending_panes: list = []
+        self._hidden = 0
+        self._generation = 0
         self.more_button: Optional[QPushButton] = None
         self.current_path: Optional[str] = None
         self.mode = "side"
@@ -433,6 +436,8 @@ class CompareView(QWidget):
             self.strip_layout.removeWidget(p)
             p.deleteLater()
         self.panes = []
+        self._generation += 1  # stops a half-built previous group
+        self._pending_panes = []
         self._pair = None
         self.flicker_timer.stop()
         has = group is not None and len(group.files) > 0
@@ -459,27 +464,44 @@ class CompareView(QWidget):
                                     else "Keep ★, trash the others…")
         files = sorted(group.files, key=lambda f: f.path != group.keep)
         hidden = 0 if show_all else max(0, len(files) - self.MAX_PANES)
-        for f in files[:len(files) - hidden]:
-            pane = MemberPane(f, f.path == group.keep)
+        self.sync.state = ViewState()
+        for b in self.mode_buttons.values():
+            b.setEnabled(True)
+        self.current_path = None
+        self._pending_panes = list(files[:len(files) - hidden])
+        self._hidden = hidden
+        self._add_panes(self._generation, 2)  # what the eye lands on first, now
+        self.set_mode(self.mode)
+
+    def _add_panes(self, generation: int, count: int) -> None:
+        """Build the next `count` panes, then schedule the rest (one per event-loop turn: no long stall)."""
+        if generation != self._generation or self.group is None:
+            return
+        g = self.group
+        for f in self._pending_panes[:count]:
+            pane = MemberPane(f, f.path == g.keep)
             pane.keepClicked.connect(self.keepRequested)
             pane.trashClicked.connect(self.trashRequested)
             pane.activated.connect(self.set_current)
             self.strip_layout.addWidget(pane)
             self.panes.append(pane)
-        if hidden:
-            self.more_button = QPushButton(f"Show all {len(files)} files\n({hidden} more)")
+            self.previewRequested.emit(pane.path)
+        del self._pending_panes[:count]
+        if self.mode == "side":
+            self.sync.set_views([p.view for p in self.panes])
+        if self.current_path is None and self.panes:
+            self.set_current(self.panes[1].path if len(self.panes) > 1 else self.panes[0].path)
+        if self._pending_panes:
+            QTimer.singleShot(0, lambda: self._add_panes(generation, 1))
+        elif self._hidden:
+            total = len(self.panes) + self._hidden
+            self.more_button = QPushButton(f"Show all {total} files\n({self._hidden} more)")
             self.more_button.setMinimumHeight(80)
             self.more_button.clicked.connect(lambda: self.set_group(self.group, show_all=True))
             self.strip_layout.addWidget(self.more_button)
-        self.sync.state = ViewState()
-        self.sync.set_views([p.view for p in self.panes])
-        for b in self.mode_buttons.values():
-            b.setEnabled(True)
-        self.current_path = None
-        self.set_current(self.panes[1].path if len(self.panes) > 1 else self.panes[0].path)
-        for p in self.panes:
-            self.previewRequested.emit(p.path)
-        self.set_mode(self.mode)
+
+    def building(self) -> bool:
+        return bool(self._pending_panes)
 
     def _elide_reason(self) -> None:
         text = self.group.reason if self.group is not None else ""
@@ -532,6 +554,8 @@ class CompareView(QWidget):
     def previews_loaded(self) -> bool:
         if self.group is None:
             return True
+        if self._pending_panes:
+            return False
         if self.mode != "side":
             return self._pair is not None
         return all(p.view.has_image() or p.view.message for p in self.panes)
