@@ -72,8 +72,14 @@ def build_groups(
     rotations: bool = False,
     pixel_hash_of: Optional[Callable[[int], Optional[str]]] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    model: Optional[str] = None,
 ) -> list[Group]:
-    """Build exact / near / similar groups. `neighbours[cid]` = [(other_cid, cosine), ...]."""
+    """Build exact / near / similar groups. `neighbours[cid]` = [(other_cid, cosine), ...].
+
+    `model` (the embedding's name) selects the model-specific cosine above which two pictures count as
+    the same scene even when their pixels cannot be aligned (verify.thresholds_for).
+    """
+    thresholds = verify_mod.thresholds_for(model) if verify_mod is not None else None
     by_content: dict[int, list[FileInfo]] = defaultdict(list)
     for f in files:
         by_content[f.content_id].append(f)
@@ -106,7 +112,7 @@ def build_groups(
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb:
             continue
-        relation, score, transform = _verify(contents[a], contents[b], cos_of[(a, b)], rotations)
+        relation, score, transform = _verify(contents[a], contents[b], cos_of[(a, b)], rotations, thresholds)
         if relation == "identical":
             # looks pixel-identical at working size: confirm on full-resolution pixels
             pa = pixel_hash_of(a) if pixel_hash_of else None
@@ -262,9 +268,10 @@ def _neg(s: str) -> tuple:
     return tuple(-ord(c) for c in s)
 
 
-def _verify(row_a: dict, row_b: dict, cosine: float, rotations: bool) -> tuple[str, float, str]:
+def _verify(row_a: dict, row_b: dict, cosine: float, rotations: bool,
+            thresholds: Optional[dict] = None) -> tuple[str, float, str]:
     if verify_mod is not None:
-        v = verify_mod.verify_contents(row_a, row_b, cosine=cosine, rotations=rotations)
+        v = verify_mod.verify_contents(row_a, row_b, cosine=cosine, rotations=rotations, thresholds=thresholds)
         return v.relation, v.score, v.transform
     # embedding-only fallback
     if cosine >= 0.95:

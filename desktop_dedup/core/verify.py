@@ -604,9 +604,9 @@ def _aligned(a: Signature, b: Signature, max_rot_deg: float) -> Optional[dict]:
 #: averaged over informative cells, shares of cells, pixel levels only for textureless pictures.
 DEFAULT_THRESHOLDS: dict = {
     "min_cells": 8,  # fewer informative cells than this: judge on the pixel residual instead
-    "same_err": 0.028,  # same frame: mean (1 - ncc) over cells
+    "same_err": 0.024,  # same frame: mean (1 - ncc) over cells
     "same_bad": 0.02,  # same frame: share of cells with 1 - ncc > 0.2
-    "aligned_err": 0.02,  # after alignment (crop, frame, rotation)
+    "aligned_err": 0.022,  # after alignment (crop, frame, rotation)
     "aligned_bad": 0.03,
     "flat_rms": 5.0,  # textureless pictures: rms residual (levels) ...
     "flat_rms_rel": 0.12,  # ... and relative to the picture's contrast
@@ -773,7 +773,21 @@ def verify_contents(row_a: dict, row_b: dict, *, cosine: Optional[float] = None,
 
 #: Loose cosine floors for the neighbour search (a crop keeps only part of the picture, so its
 #: embedding can be far from the original's; pixel verification does the precision work).
-_FLOORS: dict = {}
+_FLOORS: dict = {"efficientnet-lite0": 0.35}
+
+
+#: Embedding cosine above which two pictures are the same scene ("similar") even when their pixels do
+#: not align (other viewpoint).  Per model: cosine scales differ.  lite0: distinct dev photos stay
+#: below 0.70 (7,140 pairs), other shots of one scene reach 0.75-0.95.
+_SIMILAR_COSINE: dict = {"efficientnet-lite0": 0.75}
+
+
+def thresholds_for(model: Optional[str]) -> dict:
+    """DEFAULT_THRESHOLDS with the model-specific values filled in."""
+    T = dict(DEFAULT_THRESHOLDS)
+    if model in _SIMILAR_COSINE:
+        T["similar_cosine"] = _SIMILAR_COSINE[model]
+    return T
 
 
 def candidate_floor(model: str) -> Optional[float]:
