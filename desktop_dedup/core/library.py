@@ -542,7 +542,8 @@ class Library:
                 self.catalog.set_pixel_hash(cid, ph)
             return ph
 
-        groups = build_groups(files, contents, neighbours, rotations=rotations, pixel_hash_of=pixel_hash_of)
+        groups = build_groups(files, contents, neighbours, rotations=rotations, pixel_hash_of=pixel_hash_of,
+                              model=model)
         self.catalog.replace_groups(model, [
             {"id": g.id, "kind": g.kind, "keep": g.keep, "reason": g.reason, "similarity": g.similarity,
              "files": g.paths} for g in groups])
