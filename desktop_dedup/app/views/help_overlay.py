@@ -62,7 +62,7 @@ class HelpOverlay(QWidget):
         p.fillRect(self.rect(), QColor(10, 12, 16, 150))
         line = self.fontMetrics().height()
         w = 660
-        h = 66 + sum(line + 4 + len(items) * (line + 6) + 8 for _s, items in SHORTCUTS) + 36
+        h = 66 + sum(line + 4 + len(items) * (line + 9) + 12 for _s, items in SHORTCUTS) + 40
         card = QRect((self.width() - w) // 2, max(8, (self.height() - h) // 2), w, h)
         p.setPen(Qt.NoPen)
         p.setBrush(QColor(theme.color("card")))
@@ -91,7 +91,7 @@ class HelpOverlay(QWidget):
                 p.setFont(base)
                 p.setPen(QColor(theme.color("text")))
                 p.drawText(QRect(card.left() + 210, y, w - 238, line + 6), Qt.AlignLeft | Qt.AlignVCenter, what)
-                y += line + 6
-            y += 8
+                y += line + 9
+            y += 12
         p.setPen(QColor(theme.color("muted")))
         p.drawText(card.adjusted(28, 0, -28, -16), Qt.AlignBottom | Qt.AlignRight, "Press any key to close")
