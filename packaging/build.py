@@ -275,7 +275,7 @@ def deb_arch() -> str:
         return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 
-PKG_RES = ROOT / "desktop_dedup" / "resources"  # the app's icons (icon-<px>.png, icon.svg) and desktop entry
+PKG_RES = ROOT / "resources"  # the app's icons (icon-<px>.png, icon.svg) and desktop entry
 
 
 def make_icons(build: Path) -> Path:
@@ -286,7 +286,7 @@ def make_icons(build: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     pngs = {int(p.stem.split("-")[1]): p for p in PKG_RES.glob("icon-*.png") if p.stem.split("-")[1].isdigit()}
     if not pngs:
-        log("no icon-<px>.png in desktop_dedup/resources: building without an app icon")
+        log("no icon-<px>.png in resources/: building without an app icon")
         return out
     big = Image.open(pngs[max(pngs)]).convert("RGBA")
     big.save(out / "desktop-dedup.ico", sizes=[(n, n) for n in (16, 24, 32, 48, 64, 128, 256) if n <= big.width])

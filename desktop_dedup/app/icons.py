@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+
+from desktop_dedup import resources_dir
 import sys
 
 SIZES = (16, 32, 48, 64, 128, 256, 512)
@@ -30,5 +32,5 @@ def render_icons(resources: str) -> list[str]:
 
 if __name__ == "__main__":
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
+    here = resources_dir()
     print("\n".join(render_icons(sys.argv[1] if len(sys.argv) > 1 else here)))

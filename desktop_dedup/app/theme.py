@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from desktop_dedup import resources_dir
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
@@ -13,7 +15,7 @@ KIND_TITLES = {"exact": "Identical", "near": "Edited copy", "similar": "Similar,
 #: Badge colours per kind (work on light and dark backgrounds).
 KIND_COLORS = {"exact": "#2e9d57", "near": "#d08a12", "similar": "#7a68d8"}
 ACCENT = "#3b78e7"
-RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
+RESOURCES = resources_dir()
 DANGER = "#d64545"
 
 _LIGHT = {

@@ -6,6 +6,8 @@ Library.scan on its worker thread.
 from __future__ import annotations
 
 import os
+
+from desktop_dedup import resources_dir
 from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -34,7 +36,7 @@ from .views.history import HistoryView
 from .views.progress import ProgressView
 from .views.settings import SettingsView
 
-RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
+RESOURCES = resources_dir()
 
 
 def app_icon() -> QIcon:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from desktop_dedup import resources_dir
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
@@ -65,8 +67,7 @@ class FirstRunView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
 
         self.logo = QLabel()
-        icon_path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                 "resources", "icon-128.png")
+        icon_path = os.path.join(resources_dir(), "icon-128.png")
         if os.path.exists(icon_path):
             self.logo.setPixmap(QPixmap(icon_path).scaled(64, 64, Qt.KeepAspectRatio, Qt.SmoothTransformation))
         lay.addWidget(self.logo)
