@@ -195,9 +195,12 @@ def run_app(app, paths: list[str], decode: Callable[[str], Any], batch_size: int
 
 def run(model: str = "resnet50", images: int = 16, megapixels: float = 12.0, batch_size: int = 16,
         workers: Optional[int] = None, precision: Optional[str] = None, seed: int = 0,
-        photo_dir: Optional[str] = None, repeat: int = 1, out=print) -> dict:
+        photo_dir: Optional[str] = None, repeat: int = 1, threads: Optional[int] = None,
+        out=print) -> dict:
     """Generate (or use) JPEGs, run both paths, print the table; returns the figures as a dict."""
     import torch
+
+    from desktop_dedup.core.models import set_cpu_threads
 
     with tempfile.TemporaryDirectory(prefix="dedup-speed-") as tmp:
         if photo_dir:
@@ -216,6 +219,7 @@ def run(model: str = "resnet50", images: int = 16, megapixels: float = 12.0, bat
             wh = im.size
         decode, decode_name = app_decode()
         ref, app, note = load_models(model, precision, paths)
+        set_cpu_threads(threads)  # both paths run with the app's thread count (the naive loop too)
         naive = run_naive(ref, paths)
         fast = run_app(app, paths, decode, batch_size, workers)
         for _ in range(repeat - 1):  # shared/noisy machines: alternate the two paths, keep the best times
@@ -239,7 +243,7 @@ def run(model: str = "resnet50", images: int = 16, megapixels: float = 12.0, bat
         "model": model, "weights": note, "backend": app.backend, "fallback": app.fallback_reason,
         "images": n, "image_size": list(wh), "mean_jpeg_mb": float(np.mean(sizes)) / 1e6,
         "batch_size": batch_size, "workers": workers, "repeat": repeat, "torch_threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(), "decode": decode_name,
+        "cpus": os.cpu_count(), "decode": decode_name, "load_avg": os.getloadavg()[0],
         "naive": {"decode": rate(naive["decode_s"]), "inference": rate(naive["infer_s"]),
                   "end_to_end": rate(naive["total_s"])},
         "app": {"decode": rate(fast["decode_s"]), "inference": rate(fast["infer_s"]),
@@ -251,7 +255,8 @@ def run(model: str = "resnet50", images: int = 16, megapixels: float = 12.0, bat
     out(f"bench speed: {model} ({note}); app backend {app.backend}"
         + (f" [fallback: {app.fallback_reason}]" if app.fallback_reason else ""))
     out(f"  {n} JPEGs {wh[0]}x{wh[1]} ({wh[0] * wh[1] / 1e6:.1f} MP, mean {res['mean_jpeg_mb']:.1f} MB), "
-        f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, batch {batch_size}, "
+        f"{os.cpu_count()} CPUs (load avg {os.getloadavg()[0]:.1f}), torch threads {torch.get_num_threads()}, "
+        f"batch {batch_size}, "
         f"decode: {decode_name}")
     out(f"  {'images/s':<22}{'naive':>10}{'app':>10}{'speed-up':>10}")
     for key, label in (("decode", "decode (1 thread)"), ("inference", "inference"),
@@ -274,6 +279,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--workers", type=int, default=None, help="decode threads (default: one per CPU)")
     ap.add_argument("--precision", default=None,
                     help="app backend: auto (default), fp32, fp32-jit, bf16, fp16")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for both paths (default: the app's, half the cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1,
                     help="alternate naive/app runs this many times and keep each one's best time")
@@ -284,7 +290,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     try:
         res = run(args.model, args.images, args.megapixels, args.batch_size, args.workers,
-                  args.precision, args.seed, args.photos, max(1, args.repeat))
+                  args.precision, args.seed, args.photos, max(1, args.repeat),
+                  args.threads)
     except DedupError as e:
         print(f"error: {e.message} {e.hint}".strip(), file=sys.stderr)
         return 2

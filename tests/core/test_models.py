@@ -250,6 +250,7 @@ def test_precision_resolution(monkeypatch):
     monkeypatch.delenv(backends.PRECISION_ENV, raising=False)
     fast = backends.cpu_has_fast_bf16()
     assert backends.resolve_precision(None, "cpu") == ("bf16-conv" if fast else "fp32-jit")
+    assert backends.resolve_precision(None, "cpu", "resnet50") == ("bf16" if fast else "fp32-jit")
     assert backends.resolve_precision("auto", "cuda") == "fp32"
     assert backends.candidates("bf16-conv", "cpu") == ["bf16-conv", "fp32-jit"]
     monkeypatch.setenv(backends.PRECISION_ENV, "fp32")
@@ -265,13 +266,23 @@ def test_auto_backend_is_faithful_to_fp32(lite0, monkeypatch):
     monkeypatch.delenv(backends.PRECISION_ENV, raising=False)
     ref = models.load_embedder("efficientnet-lite0", "cpu", precision="fp32")
     assert ref.backend == "fp32" and lite0.fallback_reason == ""
-    assert lite0.backend == backends.resolve_precision(None, "cpu")
+    assert lite0.backend == backends.resolve_precision(None, "cpu", "efficientnet-lite0")
     imgs = [synth_photo(i, (400, 300)) for i in range(20, 25)]
     a, b = ref.embed_images(imgs), lite0.embed_images(imgs)
     assert ((a * b).sum(axis=1) > 0.999).all()
     assert np.allclose(lite0.embed_images(imgs[:1]), b[:1], atol=1e-3)  # other batch size, same result
     # the bf16 switch is scoped to the embedder's calls: the reference still computes in fp32
     assert np.allclose(ref.embed_images(imgs), a, atol=1e-5)
+
+
+def test_cpu_threads(monkeypatch):
+    import torch
+
+    monkeypatch.setenv("DESKTOP_DEDUP_THREADS", "1")
+    assert models.default_cpu_threads() == 1 and models.set_cpu_threads() == 1
+    assert torch.get_num_threads() == 1
+    monkeypatch.delenv("DESKTOP_DEDUP_THREADS")
+    assert models.default_cpu_threads() == max(1, (__import__("os").cpu_count() or 1) // 2)
 
 
 def test_backend_falls_back(monkeypatch):

@@ -17,7 +17,8 @@ def unknown_model_error(name: str) -> DedupError:
 
 
 def load_embedder(name: str = DEFAULT_MODEL, device: Optional[str] = None, *,
-                  progress: Optional[ProgressFn] = None, precision: Optional[str] = None) -> Embedder:
+                  progress: Optional[ProgressFn] = None, precision: Optional[str] = None,
+                  threads: Optional[int] = None) -> Embedder:
     """Build a ready (eval mode, on `device`) embedder.
 
     device: None = auto (CUDA -> MPS -> CPU, or $DESKTOP_DEDUP_DEVICE).
@@ -25,6 +26,8 @@ def load_embedder(name: str = DEFAULT_MODEL, device: Optional[str] = None, *,
     precision: None/"auto" = fastest faithful backend (CPU: TorchScript-frozen fp32, checked against
     eager fp32 at load; falls back to eager); "fp32" = plain eager; "bf16" = opt-in, faster on
     AMX CPUs but less faithful. Also $DESKTOP_DEDUP_PRECISION. See models/backends.py.
+    threads: torch CPU threads (process-wide); None = $DESKTOP_DEDUP_THREADS, else half the cores
+    (the other half decodes: oversubscribed OpenMP threads are several times slower, see set_cpu_threads).
     Raises DedupError for an unknown name, ModelUnavailableError when weights can't be had.
     """
     if name not in MODEL_NAMES:
@@ -42,6 +45,7 @@ def load_embedder(name: str = DEFAULT_MODEL, device: Optional[str] = None, *,
 
         module, head = _load(lambda: arch.build(str(path)), path)
         dev = select_device(device)
+        set_cpu_threads(threads)
         return Embedder(name, module.to(dev), arch.FEATURE_DIM, dev, model_id=f"resnet50:{wf.tag}",
                         resize=wf.resize, classifier=head).optimize(precision)
     path = weights.resolve_effnet_lite0()
@@ -49,10 +53,33 @@ def load_embedder(name: str = DEFAULT_MODEL, device: Optional[str] = None, *,
 
     model = _load(lambda: arch.build(str(path)), path)
     dev = select_device(device)
+    set_cpu_threads(threads)
     return Embedder(name, model.to(dev), arch.FEATURE_DIM, dev,
                     model_id=f"efficientnet-lite0:{weights.EFFNET_LITE0_FILE.tag}",
                     resize=weights.EFFNET_LITE0_FILE.resize, mean=arch.MEAN, std=arch.STD,
                     classifier=model._fc).optimize(precision)
+
+
+def default_cpu_threads() -> int:
+    """Torch threads when decoding runs beside inference: half the cores (at least 1)."""
+    import os
+
+    env = os.environ.get("DESKTOP_DEDUP_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+def set_cpu_threads(threads: Optional[int] = None) -> int:
+    """Set torch's intra-op threads (process-wide). Measured on 2 shared cores: ResNet-50 with 2
+    OpenMP threads next to decode threads ran 5-20x slower than with 1 (threads stall at barriers
+    when a core is busy), so inference gets half the cores and decode workers the rest."""
+    import torch
+
+    n = threads or default_cpu_threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
 
 
 def _load(build, path):
@@ -70,4 +97,5 @@ def _load(build, path):
 
 
 __all__ = ["MODEL_NAMES", "DEFAULT_MODEL", "MODEL_DIMS", "Embedder", "load_embedder", "weights_status",
-           "preprocess_image", "select_device", "unknown_model_error"]
+           "preprocess_image", "select_device", "unknown_model_error", "set_cpu_threads",
+           "default_cpu_threads"]

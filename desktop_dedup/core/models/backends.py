@@ -14,8 +14,9 @@ Cosine to eager fp32 measured on real photos (bench originals, min over 48): Eff
 bf16 0.9961 (mean 0.9990), bf16-conv 0.9997; ResNet-50 (random weights, BN statistics set on real
 photos) bf16 >= 0.9997. Lite0's depthwise layers are too close to the 0.995 bar in bf16, hence
 bf16-conv for it. (Tracing under autocast instead folds BN in bf16: Lite0 cosine 0.987 -- avoided.)
-Each candidate is built and checked (features cosine >= MIN_COSINE to eager fp32 on a check batch);
-the first that passes is used, else eager fp32, with the reason in Embedder.fallback_reason.
+Each candidate is built and checked (features cosine >= MIN_COSINE to eager fp32 on photo-like check
+images; >= MIN_COSINE_EXPLICIT for a mode asked for by name); the first that passes is used, else
+eager fp32, with the reason in Embedder.fallback_reason.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from typing import Any, Callable, Optional
 
 PRECISION_ENV = "DESKTOP_DEDUP_PRECISION"
 PRECISIONS = ("auto", "fp32", "fp32-jit", "bf16-conv", "bf16", "fp16")
-MIN_COSINE = 0.998  # on the check batch: a margin above the 0.995 target
+MIN_COSINE = 0.998  # auto: on the check batch, a margin above the 0.995 target
+MIN_COSINE_EXPLICIT = 0.99  # a mode asked for by name: only guard against a broken backend
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -173,7 +175,8 @@ def choose(module: Any, device: str, precision: Optional[str], input_size: int, 
             with torch.inference_mode():
                 got = fwd(x).float()
             cos = F.cosine_similarity(ref, got, dim=1).min().item()
-            if cos >= MIN_COSINE:
+            explicit = (precision or os.environ.get(PRECISION_ENV) or "auto").strip().lower() != "auto"
+            if cos >= (MIN_COSINE_EXPLICIT if explicit and cand == mode else MIN_COSINE):
                 return fwd, cand, "; ".join(reasons)
             reasons.append(f"{cand} features differ from fp32 (cosine {cos:.4f})")
         except Exception as e:  # noqa: BLE001 - any backend failure: try the next, fp32 always works
