@@ -387,7 +387,7 @@ def _band_rows_raw(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray) -> Optio
     rows = valid.sum(axis=1) > 0.8 * valid.shape[1]
     if rows.sum() < 8:
         return None
-    med = np.array([np.median(lr[r][valid[r]]) if ok else 0.0 for r, ok in enumerate(rows)])
+    med = (lr * valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)  # row means of the log ratio
     dev = np.abs(med - np.median(med[rows])) > 0.3
     return _longest_run(dev & rows, len(dev))
 
@@ -419,10 +419,12 @@ def _tone_map(x: np.ndarray, y: np.ndarray, img: np.ndarray, bins: int = 16) -> 
     clipping, gamma or contrast changes.  Returns (img mapped, overall gain).
     """
     order = np.argsort(x, kind="stable")
-    xs, ys = x[order], y[order]
-    edges = np.linspace(0, len(xs), bins + 1).astype(int)
-    cx = np.array([np.median(xs[edges[i]:edges[i + 1]]) for i in range(bins) if edges[i + 1] > edges[i]])
-    cy = np.array([np.median(ys[edges[i]:edges[i + 1]]) for i in range(bins) if edges[i + 1] > edges[i]])
+    n = (len(x) // bins) * bins
+    if n == 0:
+        return img + float(np.median(y) - np.median(x)), 1.0
+    # equal-count bins over the sorted x (the few leftover brightest pixels join no bin)
+    xs, ys = x[order][:n].reshape(bins, -1), y[order][:n].reshape(bins, -1)
+    cx, cy = np.median(xs, axis=1), np.median(ys, axis=1)
     cy = np.maximum.accumulate(cy)
     cx, keep = np.unique(cx, return_index=True)
     cy = cy[keep]
@@ -466,7 +468,7 @@ def _agreement(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray, ref_clip: np
         fit[pre[0]:pre[1], :] = False
         if fit.sum() >= 64:
             vr, vm = ref[fit], mov[fit]
-    mov_n, gain = _tone_map(vm, vr, mov)
+    mov_n, gain = _tone_map(vm[::2], vr[::2], mov)
     out["gain"] = gain
     res = np.abs(mov_n - ref)
     out["res_med"] = float(np.median(res[valid]))
