@@ -119,6 +119,9 @@ def build_groups(
             pb = pixel_hash_of(b) if pixel_hash_of else None
             if pa and pa == pb:
                 uf.union(a, b)
+                for c in (a, b):  # the keeper tells same-pixel versions apart by format (see keeper.py)
+                    if not contents[c].get("pixel_hash"):
+                        contents[c]["pixel_hash"] = pa
                 continue
             relation, transform = "duplicate", transform or "re-compressed"
         edges[(a, b)] = Edge(a, b, cos_of[(a, b)], relation, score, transform)
