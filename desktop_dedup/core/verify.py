@@ -537,10 +537,26 @@ def _agreement(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray, ref_clip: np
 # Pair analysis
 # ----------------------------------------------------------------------------------------------
 
+#: Same-frame pairs whose coarse (24 x 18) thumbnails correlate less than this are not analysed further.
+PREFILTER_NCC = 0.3
+
+
+def _global_ncc(x: np.ndarray, y: np.ndarray) -> float:
+    x = cv2.resize(x, (24, 18), interpolation=cv2.INTER_AREA).ravel()
+    y = cv2.resize(y, (24, 18), interpolation=cv2.INTER_AREA).ravel()
+    x, y = x - x.mean(), y - y.mean()
+    return float(x @ y / np.sqrt((x @ x) * (y @ y) + 1e-9))
+
+
 def _same_frame(a: Signature, b: Signature) -> Optional[dict]:
     """Agreement when both thumbnails show the same whole frame (aspect ratios agree)."""
     if abs(np.log((a.width / a.height) / (b.width / b.height))) > 0.02:
         return None
+    # cheap reject: a copy of the whole frame correlates with it globally (an overlay or tone change
+    # lowers this a little, a different picture a lot)
+    g = _global_ncc(a.thumb, b.thumb)
+    if g < PREFILTER_NCC:
+        return {"cells": 0, "prefilter": g}
     M = _direct_transform(a, b)
     # thumbnails of same-size pictures come from identical resampling; a resized copy's do not
     blur = 0.6 if (a.width, a.height) == (b.width, b.height) else RESAMPLED_BLUR
