@@ -90,10 +90,12 @@ def _is_lossy(row: dict) -> bool:
     return _quality(row) <= 100.0
 
 
-def _content_pixels(row: dict, st: dict) -> float:
+def _content_pixels(row: dict, st: dict, base_frame: float = 0.0) -> float:
+    """Displayed pixels minus a plain frame wider than `base_frame` (a plain margin the other versions
+    show too, e.g. a white studio background, is picture, not an added frame)."""
     w, h = row.get("width") or 0, row.get("height") or 0
     fr = st.get("frame", 0.0)
-    fr = min(0.3, fr) if fr > 0.02 else 0.0  # a plain edge of a few pixels is not a frame
+    fr = min(0.3, fr) if fr > base_frame + 0.02 else 0.0  # a plain edge of a few pixels is not a frame
     short = min(w, h)
     return max(1.0, (w - 2 * fr * short) * (h - 2 * fr * short))
 
@@ -132,10 +134,6 @@ def choose_keeper(files: list[FileInfo], contents: dict[int, dict], similar: boo
         if any(_is_lossy(rows[f.content_id]) for f in group):
             resaved.update(f.path for f in group if not _is_lossy(rows[f.content_id]))
 
-    pix = {f.path: _content_pixels(rows[f.content_id], stats[f.content_id]) for f in files}
-    top = max(pix.values())
-    cand = [f for f in files if pix[f.path] >= 0.9 * top] if not similar else list(files)
-
     def aspect(f: FileInfo) -> float:
         r = rows[f.content_id]
         return math.log(max(r.get("width") or 1, 1) / max(r.get("height") or 1, 1))
@@ -146,6 +144,10 @@ def choose_keeper(files: list[FileInfo], contents: dict[int, dict], similar: boo
         v = [stats[g.content_id].get(k, 0.0) for g in files if g.content_id != f.content_id and stats[g.content_id]
              and (not same_frame or abs(aspect(g) - aspect(f)) < 0.02)]
         return median(v) if v else stats[f.content_id].get(k, 0.0)
+
+    pix = {f.path: _content_pixels(rows[f.content_id], stats[f.content_id], others(f, "frame")) for f in files}
+    top = max(pix.values())
+    cand = [f for f in files if pix[f.path] >= 0.9 * top] if not similar else list(files)
 
     def defects(f: FileInfo) -> int:
         """Edits this member shows and the rest of the group does not."""

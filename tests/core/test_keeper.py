@@ -105,3 +105,14 @@ def test_file_facts_reads_jpeg_quality(original):
     original.save(buf, "PNG")
     buf.seek(0)
     assert "jpeg_quality" not in keeper.file_facts(Image.open(buf))
+
+
+def test_plain_background_is_not_an_added_frame(original):
+    """A studio shot on white looks 'framed' on its own; only a frame the other versions lack counts."""
+    studio = jpeg(ImageOps.expand(original.resize((560, 400)), border=40, fill=(255, 255, 255)))
+    contents, files = {1: _row(studio, 1, pixel_hash="p1")}, [_file(1, studio, "o.jpg", 100_000)]
+    for i, name in enumerate(["captioned", "resized", "grayscale", "framed"], start=2):
+        img = EDITS[name](studio)
+        contents[i] = _row(img, i)
+        files.append(_file(i, img, f"v{i}.jpg", 150_000 + i))
+    assert keeper.choose_keeper(files, contents) == "o.jpg"
