@@ -63,14 +63,23 @@ def test_search_matches_brute_force(tmp_path, index_type):
         q = v[::7]
         got = idx.search(q, k)
         exact = q @ v.T
-        for row, hits in zip(exact, got):
+        found = 0
+        for qi, (row, hits) in zip(range(0, n, 7), zip(exact, got)):
             want = np.argsort(-row)[:k]
             ids = [h for h, _ in hits]
-            assert len(set(ids) & set(int(x) for x in want)) >= (k if index_type == "FLAT" else k - 2)
+            overlap = len(set(ids) & set(int(x) for x in want))
+            found += overlap
+            if index_type == "FLAT":
+                assert overlap == k
             assert ids[0] == int(want[0])  # the vector itself (or its planted copy) comes first
+            twin = qi + 300 if qi < 20 else qi - 300 if 300 <= qi < 320 else None
+            if twin is not None:  # a planted near-duplicate is never missed, whatever the index
+                assert twin in ids
             for h, s in hits:  # cosine scores are the true cosines, best first
                 assert s == pytest.approx(float(row[h]), abs=1e-4)
             assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+        # approximate indexes: high recall overall (random vectors are the worst case: no structure)
+        assert found >= 0.9 * k * len(got)
         # floor and restrict filter the hits
         hits = idx.search(v[:1], k, floor=0.9, restrict={0, 300})[0]
         assert {h for h, _ in hits} == {0, 300}
