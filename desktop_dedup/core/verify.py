@@ -139,7 +139,8 @@ def _keypoints(feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def frame_fraction(gray: np.ndarray, tol: float = 4.0) -> float:
     """Width of a plain frame present on all four sides, as a fraction of the short side (0 = none).
 
-    A frame is a run of uniform lines (std < tol) of one colour along every edge.
+    A frame is a run of uniform lines (std < tol) along every edge, starting with one colour on all four
+    sides; further uniform lines of another colour count too (a frame added around a frame).
     """
     h, w = gray.shape
     if min(h, w) < 16:
@@ -149,9 +150,10 @@ def frame_fraction(gray: np.ndarray, tol: float = 4.0) -> float:
     sides = [g, g[::-1, :], g.T, g[:, ::-1].T]  # lines from the top, bottom, left, right
     widths, colours = [], []
     for sd in sides:
-        lines = sd[:limit]
+        m = sd.shape[1] // 8  # ignore the line ends: they cross the frame of the sides next to it
+        lines = sd[:limit, m:sd.shape[1] - m]
         c0 = float(np.median(lines[0]))
-        ok = (lines.std(axis=1) < tol) & (np.abs(lines.mean(axis=1) - c0) < tol)
+        ok = lines.std(axis=1) < tol
         n = int(np.argmin(ok)) if not ok.all() else limit
         widths.append(n)
         colours.append(c0)
