@@ -229,7 +229,7 @@ def make_signature(img: Image.Image) -> bytes:
         np.ascontiguousarray(desc, np.uint8).tobytes()
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)  # ~90 KB each
 def parse_signature(sig: bytes) -> Signature:
     """Decode a signature (cached: one image takes part in many pairs)."""
     if len(sig) < _HEADER.size:
