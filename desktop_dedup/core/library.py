@@ -364,7 +364,6 @@ class Library:
             else:
                 stats.reused += 1
         stats.skipped = len(skipped)
-        stats.moved = 0
 
         # 6. orphaned contents (no file left anywhere): drop their vectors too
         orphans = self.catalog.orphan_contents()
@@ -478,10 +477,7 @@ class Library:
                     commit()
             rate.step(path)
             _pause_point(f"embed:{rate.done}")
-        if not cancel.is_set():
-            commit()
-        else:
-            commit()  # keep finished work: the next scan resumes from here
+        commit()  # also when cancelled: finished work is kept and the next scan resumes from here
         return done
 
     def _group(self, roots, model, rotations, progress, cancel) -> list[Group]:
