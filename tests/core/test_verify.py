@@ -184,3 +184,16 @@ def test_signature_stats_detect_frame_and_caption(original, sig_original):
     capt = verify.parse_signature(verify.make_signature(EDITS["captioned"](original))).stats
     assert framed["frame"] > st["frame"] + 0.02
     assert capt["band"] > 0.5 > st["band"]
+
+
+def test_small_crop_found_without_keypoints(original, sig_original, monkeypatch):
+    """When feature matching finds nothing, a small crop is still located (template search)."""
+    crop = verify.make_signature(EDITS["cropped60"](original))
+    monkeypatch.setattr(verify, "_feature_transform", lambda a, b, r: None)
+    v = verify.compare(sig_original, crop)
+    assert v.relation == "duplicate" and "cropped" in v.transform
+    # with a low embedding cosine the (costly) search is skipped
+    T = dict(verify.DEFAULT_THRESHOLDS, template_cosine=0.5)
+    assert verify.compare(sig_original, crop, cosine=0.3, thresholds=T).relation != "duplicate"
+    # and an unrelated picture is not "found" in it
+    assert verify.compare(sig_original, verify.make_signature(jpeg(scene(8)))).relation == "different"
