@@ -10,7 +10,9 @@ The result is deterministic: it depends only on the set of contents, not on inse
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -28,6 +30,8 @@ except (ImportError, AttributeError):  # pragma: no cover - until those modules 
 #: A node that is not a verified duplicate of a star's centre joins the star when it is a verified
 #: duplicate of at least this many of its members.
 ATTACH_MIN_LINKS = 2
+#: Threads verifying candidate pairs (at most; one per CPU).
+VERIFY_THREADS = 4
 #: A connected set of similar pictures is shown as one group up to this many files (else split in stars).
 SIMILAR_MAX_FILES = 40
 
@@ -73,13 +77,16 @@ def build_groups(
     pixel_hash_of: Optional[Callable[[int], Optional[str]]] = None,
     progress: Optional[Callable[[int, int], None]] = None,
     model: Optional[str] = None,
+    thresholds: Optional[dict] = None,
 ) -> list[Group]:
     """Build exact / near / similar groups. `neighbours[cid]` = [(other_cid, cosine), ...].
 
     `model` (the embedding's name) selects the model-specific cosine above which two pictures count as
-    the same scene even when their pixels cannot be aligned (verify.thresholds_for).
+    the same scene even when their pixels cannot be aligned (verify.thresholds_for); `thresholds`
+    (e.g. from calibrate.self_calibrate, stored with the library) override single values.
     """
-    thresholds = verify_mod.thresholds_for(model) if verify_mod is not None else None
+    if verify_mod is not None:
+        thresholds = {**verify_mod.thresholds_for(model), **(thresholds or {})}
     by_content: dict[int, list[FileInfo]] = defaultdict(list)
     for f in files:
         by_content[f.content_id].append(f)
@@ -106,13 +113,28 @@ def build_groups(
         for b, c in nb:
             key = tuple(sorted((a, b)))
             cos_of[key] = max(cos_of.get(key, -1.0), c)
-    for i, (a, b) in enumerate(pairs):
-        if progress and i % 256 == 0:
-            progress(i, len(pairs))
-        ra, rb = uf.find(a), uf.find(b)
-        if ra == rb:
+    todo = [(a, b) for a, b in pairs if uf.find(a) != uf.find(b)]
+
+    def check(pair: tuple[int, int]) -> tuple[str, float, str]:
+        a, b = pair
+        return _verify(contents[a], contents[b], cos_of[(a, b)], rotations, thresholds)
+
+    # pixel verification dominates the grouping time; OpenCV/numpy release the GIL for much of it
+    workers = max(1, min(VERIFY_THREADS, os.cpu_count() or 1)) if len(todo) >= 512 else 1
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    results = pool.map(check, todo, chunksize=32) if pool else map(check, todo)
+    try:
+        verdicts = []
+        for i, r in enumerate(results):
+            if progress and i % 256 == 0:
+                progress(i, len(todo))
+            verdicts.append(r)
+    finally:
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
+    for (a, b), (relation, score, transform) in zip(todo, verdicts):  # applied in a fixed order
+        if uf.find(a) == uf.find(b):
             continue
-        relation, score, transform = _verify(contents[a], contents[b], cos_of[(a, b)], rotations, thresholds)
         if relation == "identical":
             # looks pixel-identical at working size: confirm on full-resolution pixels
             pa = pixel_hash_of(a) if pixel_hash_of else None
