@@ -163,15 +163,14 @@ def run_naive(ref, paths: list[str]) -> dict:
 def run_app(app, paths: list[str], decode: Callable[[str], Any], batch_size: int,
             workers: Optional[int]) -> dict:
     """The scanner's path: embed_stream (threads decode, batches infer) + insert into an array."""
-    from desktop_dedup.core.embed import embed_stream
+    from desktop_dedup.core.embed import embed_stream, prepare_input
 
     n = len(paths)
     # decode + preprocess alone, one thread (per-core figure comparable to the naive loop's)
     arrays = []
     a = time.perf_counter()
     for p in paths:
-        d = decode(p)
-        arrays.append(app.preprocess(getattr(d, "image", d)))
+        arrays.append(prepare_input(app, decode, p)[1])
     t_dec = time.perf_counter() - a
     batch = np.stack(arrays)
     # inference alone, batched
@@ -241,6 +240,8 @@ def run(model: str = "resnet50", images: int = 16, megapixels: float = 12.0, bat
 
     res = {
         "model": model, "weights": note, "backend": app.backend, "fallback": app.fallback_reason,
+        "full_res_input": bool(getattr(app, "full_res_input", False)),
+        "draft_cosine": getattr(app, "draft_cosine", None),
         "images": n, "image_size": list(wh), "mean_jpeg_mb": float(np.mean(sizes)) / 1e6,
         "batch_size": batch_size, "workers": workers, "repeat": repeat, "torch_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(), "decode": decode_name, "load_avg": os.getloadavg()[0],
@@ -252,8 +253,13 @@ def run(model: str = "resnet50", images: int = 16, megapixels: float = 12.0, bat
         "cosine_mean": float(cos.mean()) if len(cos) else float("nan"),
         "naive_cross_image_cosine_mean": cross_mean, "errors": fast["errors"],
     }
+    dmode = (f"full-resolution model input (draft decoding moved features: cosine {app.draft_cosine:.4f})"
+             if app.full_res_input and app.draft_cosine is not None else
+             "full-resolution model input" if app.full_res_input else
+             f"JPEG draft decoding (features cosine {app.draft_cosine:.4f} to a full decode)"
+             if app.draft_cosine is not None else "JPEG draft decoding")
     out(f"bench speed: {model} ({note}); app backend {app.backend}"
-        + (f" [fallback: {app.fallback_reason}]" if app.fallback_reason else ""))
+        + (f" [fallback: {app.fallback_reason}]" if app.fallback_reason else "") + f"; {dmode}")
     out(f"  {n} JPEGs {wh[0]}x{wh[1]} ({wh[0] * wh[1] / 1e6:.1f} MP, mean {res['mean_jpeg_mb']:.1f} MB), "
         f"{os.cpu_count()} CPUs (load avg {os.getloadavg()[0]:.1f}), torch threads {torch.get_num_threads()}, "
         f"batch {batch_size}, "

@@ -1,17 +1,22 @@
 """Decode stage: open any supported photo as an upright RGB image at a reduced size, safely.
 
 - EXIF orientation is applied (a copy rotated by EXIF is the same picture).
-- JPEGs use draft mode (DCT scaling) so a 24 MP file is never fully decoded to make a 224 px input.
+- JPEGs use draft mode (DCT scaling) so a 24 MP file is never fully decoded to make a 224 px input,
+  unless the caller asked for a model input computed from the full-resolution pixels (`model_input`):
+  then the file is decoded at full size, the model input is made from it, and the working image is a
+  box reduction to the size draft mode would have given.
 - HEIC/HEIF through pillow-heif, camera RAW through rawpy's embedded JPEG preview.
 - A decompression bomb, a truncated or corrupt file or a non-image raise SkipFile with a reason.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Callable, Iterator, Optional
 
 import xxhash
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -28,6 +33,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None  # our own check below gives a clearer reason than PIL's warning
 
 _heif_registered = False
+_request = threading.local()  # .fn: model-input function asked for by `model_input` (this thread)
 
 EXIF_ORIENTATION = 0x0112
 EXIF_IFD = 0x8769
@@ -51,6 +57,28 @@ class Decoded:
     camera_serial: Optional[str] = None
     pixel_hash: Optional[str] = None  # hash of the full-resolution upright pixels, when decoded at full size
     facts: dict = field(default_factory=dict)  # file-level facts for the keeper (e.g. JPEG quality)
+    model_input: Any = None  # fn(full-resolution upright image) when asked for with `model_input(fn)`
+
+
+@contextlib.contextmanager
+def model_input(fn: Optional[Callable[[Image.Image], Any]]) -> Iterator[None]:
+    """In this block (this thread only), `decode` also returns `fn(full-resolution upright RGB image)`
+    as Decoded.model_input and does not draft-decode JPEGs. fn=None: no request (plain decode).
+
+    For embedders whose features move with the small pixel differences of a reduced decode
+    (see models.backends.draft_decode_cosine): their input then matches a full decode exactly."""
+    prev = getattr(_request, "fn", None)
+    _request.fn = fn
+    try:
+        yield
+    finally:
+        _request.fn = prev
+
+
+def _draft_factor(w: int, h: int, short_side: int) -> int:
+    """The DCT scale draft mode picks for a (short_side, short_side) request (PIL: 1, 2, 4 or 8)."""
+    scale = min(w // short_side, h // short_side)
+    return next(s for s in (8, 4, 2, 1) if scale >= s)
 
 
 def _register_heif() -> None:
@@ -214,7 +242,9 @@ def _decode_opened(img: Image.Image, file_format: str, short_side: int, full_pix
     if getattr(img, "is_animated", False):
         img.seek(0)
     reduced = False
-    if file_format == "JPEG" and min(w, h) > short_side:
+    want_input = getattr(_request, "fn", None)
+    factor = _draft_factor(w, h, short_side) if file_format == "JPEG" and min(w, h) > short_side else 1
+    if factor > 1 and want_input is None:
         # DCT scaling: decode at 1/2, 1/4 or 1/8 while keeping both sides >= short_side
         img.draft("RGB", (short_side, short_side))
         reduced = img.size != (w, h)
@@ -226,6 +256,12 @@ def _decode_opened(img: Image.Image, file_format: str, short_side: int, full_pix
     img = _to_rgb(img)
     if orientation != 1:
         img = _apply_orientation(img, orientation)
+    model_in = None
+    if want_input is not None:
+        model_in = want_input(img)
+        if factor > 1:  # the working image draft mode would have made (same size), by box filter
+            img = img.reduce(factor)
+            reduced = True
     pixel_hash = None
     if full_pixel_hash and not reduced and img.size == (disp_w, disp_h):
         pixel_hash = xxhash.xxh3_128(img.tobytes()).hexdigest() + f":{disp_w}x{disp_h}"
@@ -242,6 +278,7 @@ def _decode_opened(img: Image.Image, file_format: str, short_side: int, full_pix
         camera_serial=serial,
         pixel_hash=pixel_hash,
         facts=facts,
+        model_input=model_in,
     )
 
 

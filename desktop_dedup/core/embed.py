@@ -46,6 +46,26 @@ def _wait_while_paused(pause: Optional[threading.Event], cancel: Optional[thread
         time.sleep(0.05)
 
 
+def prepare_input(embedder, prepare: Callable[[J], Any], job: J) -> tuple[Any, np.ndarray]:
+    """(prepare(job), the model input array). For an embedder with `full_res_input` the decode
+    inside prepare is asked (core.decode.model_input) to make the model input from the full-resolution
+    pixels; otherwise (or when prepare did not decode through core.decode) it is
+    embedder.preprocess(prepared image). Raises what prepare raises; SkipFile("no image")."""
+    fn = embedder.preprocess if getattr(embedder, "full_res_input", False) else None
+    if fn is None:
+        prepared = prepare(job)
+    else:
+        from desktop_dedup.core.decode import model_input
+
+        with model_input(fn):
+            prepared = prepare(job)
+    img = getattr(prepared, "image", prepared)
+    if img is None:
+        raise SkipFile("no image")
+    arr = getattr(prepared, "model_input", None)
+    return prepared, (arr if arr is not None else embedder.preprocess(img))
+
+
 def embed_stream(embedder, jobs: Iterable[J], prepare: Callable[[J], Any], *,
                  batch_size: int = 16, workers: Optional[int] = None,
                  cancel: Optional[threading.Event] = None,
@@ -53,7 +73,8 @@ def embed_stream(embedder, jobs: Iterable[J], prepare: Callable[[J], Any], *,
                  window: Optional[int] = None) -> Iterator[EmbedResult[J]]:
     """Yield one EmbedResult per job, in input order.
 
-    prepare(job) runs in a worker thread and returns a PIL image or an object with `.image`; it may
+    prepare(job) runs in a worker thread (see `prepare_input`) and returns a PIL image or an object
+    with `.image` (and `.model_input` when made by core.decode for a full-resolution embedder); it may
     raise SkipFile(reason) (-> error=reason) or anything else (-> error="unexpected error: ...").
     embedder.preprocess runs in the worker too; embedder.embed runs in the consuming thread, on
     batches of up to `batch_size` images. `cancel` set: stop soon, unreported jobs are dropped.
@@ -71,11 +92,8 @@ def embed_stream(embedder, jobs: Iterable[J], prepare: Callable[[J], Any], *,
         if cancel is not None and cancel.is_set():
             raise _Cancelled()
         try:
-            prepared = prepare(job)
-            img = getattr(prepared, "image", prepared)
-            if img is None:
-                raise SkipFile("no image")
-            return prepared, embedder.preprocess(img), None
+            prepared, arr = prepare_input(embedder, prepare, job)
+            return prepared, arr, None
         except SkipFile as e:
             return None, None, e.reason or "skipped"
         except _Cancelled:
