@@ -77,11 +77,13 @@ def embed_stream(embedder, jobs: Iterable[J], prepare: Callable[[J], Any], *,
     with `.image` (and `.model_input` when made by core.decode for a full-resolution embedder); it may
     raise SkipFile(reason) (-> error=reason) or anything else (-> error="unexpected error: ...").
     embedder.preprocess runs in the worker too; embedder.embed runs in the consuming thread, on
-    batches of up to `batch_size` images. `cancel` set: stop soon, unreported jobs are dropped.
+    batches of up to `batch_size` images (at least batch_size // 4 when the next decode is not ready:
+    inference overlaps decoding instead of waiting for a full batch). `cancel` set: stop soon, unreported jobs are dropped.
     `pause` set: block (decoding and inference) until it is cleared. `window`: max jobs in flight
     (default 2*batch_size + 2*workers). Exceptions from embedder.embed propagate.
     """
     batch_size = max(1, int(batch_size))
+    min_batch = max(1, batch_size // 4)
     workers = workers or default_workers()
     window = max(window or (2 * batch_size + 2 * workers), 1)
 
@@ -152,8 +154,11 @@ def embed_stream(embedder, jobs: Iterable[J], prepare: Callable[[J], Any], *,
             if arr is not None:
                 n_arrays += 1
             fill()
-            # flush a full batch; also flush early when only errors are waiting (keeps latency low)
-            if n_arrays >= batch_size or (n_arrays == 0 and len(pending) >= batch_size):
+            # flush a full batch; early when only errors are waiting (keeps latency low); and a partial
+            # batch (>= min_batch) when the next decode isn't ready yet: the model works meanwhile
+            # instead of waiting for a full batch (decode-bound scans, the start of every scan)
+            starved = n_arrays >= min_batch and bool(inflight) and not inflight[0][1].done()
+            if n_arrays >= batch_size or (n_arrays == 0 and len(pending) >= batch_size) or starved:
                 _wait_while_paused(pause, cancel)
                 if cancelled():
                     return

@@ -160,3 +160,48 @@ def test_bf16_mixed_backend():
     with pytest.raises(ValueError):
         backends.resnet_split(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1)))
     assert backends.candidates("bf16", "cpu") == ["bf16", "bf16-mixed", "bf16-conv", "fp32-jit"]
+
+
+def _toy():
+    import torch
+
+    torch.manual_seed(1)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, 2), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
+
+
+def test_ort_fp32_backend_exports_once_and_matches(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    monkeypatch.setenv(backends.ONNX_CACHE_ENV, str(tmp_path / "onnx"))
+    m = _toy()
+    x = backends.check_batch(32, 3)
+    fwd = backends.build(m, "cpu", "ort-fp32", 32)
+    with torch.inference_mode():
+        ref, got = m(x), fwd(x)
+    assert torch.allclose(ref, got, atol=1e-4)
+    files = list((tmp_path / "onnx").glob("*.onnx"))
+    assert len(files) == 1 and not list((tmp_path / "onnx").glob("*.partial"))
+    # the second build reuses the cached graph; other weights get their own file
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-export")))
+    backends.build(m, "cpu", "ort-fp32", 32)
+    with pytest.raises(AssertionError):
+        m2 = _toy()
+        m2[0].weight.data += 1
+        backends.build(m2, "cpu", "ort-fp32", 32)
+    # chosen by `choose` when the candidates before it are unavailable
+    monkeypatch.undo()
+    monkeypatch.setenv(backends.ONNX_CACHE_ENV, str(tmp_path / "onnx"))
+    fwd, name, why = backends.choose(m, "cpu", "ort-fp32", 32)
+    assert name == "ort-fp32" and why == ""
+
+
+def test_ort_cache_is_pruned(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv(backends.ONNX_CACHE_ENV, str(tmp_path))
+    for i in range(5):
+        m = _toy()
+        m[0].bias.data += i
+        backends.export_onnx(m, 32)
+    assert len(list(tmp_path.glob("*.onnx"))) == backends.ONNX_CACHE_KEEP

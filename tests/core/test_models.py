@@ -250,10 +250,12 @@ def test_precision_resolution(monkeypatch):
 
     monkeypatch.delenv(backends.PRECISION_ENV, raising=False)
     fast = backends.cpu_has_fast_bf16()
-    assert backends.resolve_precision(None, "cpu") == ("bf16-conv" if fast else "fp32-jit")
-    assert backends.resolve_precision(None, "cpu", "resnet50") == ("bf16" if fast else "fp32-jit")
+    assert backends.resolve_precision(None, "cpu") == ("bf16-conv" if fast else "ort-fp32")
+    assert backends.resolve_precision(None, "cpu", "resnet50") == ("bf16" if fast else "ort-fp32")
     assert backends.resolve_precision("auto", "cuda") == "fp32"
-    assert backends.candidates("bf16-conv", "cpu") == ["bf16-conv", "fp32-jit"]
+    assert backends.candidates("bf16-conv", "cpu") == ["bf16-conv", "ort-fp32", "fp32-jit"]
+    assert backends.candidates("ort-fp32", "cpu") == ["ort-fp32", "fp32-jit"]
+    assert backends.candidates("fp32-jit", "cpu") == ["fp32-jit"]  # asked for by name: that one
     monkeypatch.setenv(backends.PRECISION_ENV, "fp32")
     assert backends.resolve_precision(None, "cpu") == "fp32"
     assert backends.resolve_precision("bf16", "cpu") == "bf16"  # the parameter wins over the env
@@ -299,11 +301,13 @@ def test_backend_falls_back(monkeypatch):
     def broken(m, device, precision, size):
         if precision == "bf16-conv":
             raise RuntimeError("no oneDNN bf16 here")
+        if precision == "ort-fp32":
+            raise ImportError("no onnxruntime here")
         return real_build(m, device, precision, size)
 
     monkeypatch.setattr(backends, "build", broken)
     fwd, name, why = backends.choose(module, "cpu", "bf16-conv", 224)
-    assert name == "fp32-jit" and "no oneDNN bf16" in why
+    assert name == "fp32-jit" and "no oneDNN bf16" in why and "no onnxruntime" in why
     monkeypatch.setattr(backends, "build", lambda m, *a: (lambda x: torch.randn(len(x), 8)))
     fwd, name, why = backends.choose(module, "cpu", "fp32-jit", 224)
     assert fwd is module and name == "fp32" and "cosine" in why
