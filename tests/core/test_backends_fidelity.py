@@ -159,7 +159,7 @@ def test_bf16_mixed_backend():
     assert torch.nn.functional.cosine_similarity(ref, got).min() > 0.99
     with pytest.raises(ValueError):
         backends.resnet_split(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1)))
-    assert backends.candidates("bf16", "cpu") == ["bf16", "bf16-mixed", "bf16-conv", "fp32-jit"]
+    assert backends.candidates("bf16", "cpu") == ["bf16", "bf16-mixed", "bf16-conv", "ort-fp32", "fp32-jit"]
 
 
 def _toy():
