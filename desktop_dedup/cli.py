@@ -6,7 +6,7 @@
     desktop-dedup trash PATH... [--library DIR] [--json OUT] [--unique-ok]
     desktop-dedup undo [--library DIR] [--all]
     desktop-dedup history [--library DIR] [--json]
-    desktop-dedup info [--library DIR]
+    desktop-dedup info [--library DIR] [--json]
     desktop-dedup gui [--library DIR] [--milvus-uri URI] [--screenshot PNG]
     desktop-dedup bench speed|quality ...
 
@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="show library facts")
     lib_args(i)
+    i.add_argument("--json", action="store_true", help="print the facts as one JSON object")
 
     gui = sub.add_parser("gui", help="open the app")
     lib_args(gui)
@@ -246,10 +247,25 @@ def cmd_history(args) -> int:
     return EXIT_OK
 
 
+def _calibration_line(cal: Optional[dict]) -> str:
+    if not cal:
+        return "none yet (measured on the first scan)"
+    how = ("built-in values (too few photos to measure)" if cal.get("fallback")
+           else f"measured on {cal.get('sample')} of your photos")
+    floor = "none" if cal.get("floor") is None else f"{cal['floor']:.3f}"
+    return (f"{how} for {cal.get('model')} on {str(cal.get('date', ''))[:10]}: candidate floor {floor}, "
+            f"similar scene {cal.get('similar_cosine', 0):.3f}, small-crop search {cal.get('template_cosine', 0):.3f}")
+
+
 def cmd_info(args) -> int:
     with _open_library(args) as lib:
         info = lib.info()
+    if getattr(args, "json", False):
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return EXIT_OK
     for k, v in info.items():
+        if k == "calibration":
+            v = _calibration_line(v)
         print(f"{k:>10}: {v}")
     return EXIT_OK
 

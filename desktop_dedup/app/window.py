@@ -341,7 +341,8 @@ class MainWindow(QMainWindow):
     # --- dialogs ---
     def open_settings(self) -> SettingsView:
         dlg = SettingsView(self.prefs.model, self.prefs.exclusions, self.prefs.rotations,
-                           self.library.path() or "", self)
+                           self.library.path() or "", self,
+                           calibration=(self.library.info or {}).get("calibration"))
 
         def status(model: str, st: dict) -> None:
             if model == "resnet50":

@@ -67,13 +67,18 @@ def _pause_point(point: str) -> None:
             time.sleep(3600)
 
 
-def _grouping_fingerprint(files: list[FileInfo], model: str, rotations: bool) -> str:
-    """Identifies everything grouping depends on: the files and contents, the options and the code."""
+def _grouping_fingerprint(files: list[FileInfo], model: str, rotations: bool,
+                          calibration: Optional[dict] = None) -> str:
+    """Identifies everything grouping depends on: the files and contents, the options, the calibrated
+    thresholds and the code."""
     import hashlib
+    import json
 
-    from . import group, keeper, verify
+    from . import calibrate, group, keeper, verify
 
     h = hashlib.sha1(f"{model}|{rotations}|{verify.SIGNATURE_VERSION}|{__import__('desktop_dedup').__version__}".encode())
+    h.update(json.dumps([calibrate.floor_of(calibration, model, rotations), calibrate.thresholds_of(calibration)],
+                        sort_keys=True).encode())
     for mod in (group, keeper, verify):
         try:
             with open(mod.__file__, "rb") as fh:
@@ -483,9 +488,14 @@ class Library:
     def _group(self, roots, model, rotations, progress, cancel) -> list[Group]:
         _pause_point("group")
         files = self.catalog.active_files(roots, model)
+        from . import calibrate
+
+        calibration = self._calibrate(files, model, progress, cancel)
+        if cancel.is_set():
+            return []
         # an unchanged library (same files, same contents, same settings and code) keeps its groups:
         # a re-scan then costs a walk and a few queries, not a new round of pixel verification
-        fingerprint = _grouping_fingerprint(files, model, rotations)
+        fingerprint = _grouping_fingerprint(files, model, rotations, calibration)
         key = f"groups_fingerprint:{model}"
         if self.catalog.setting(key) == fingerprint:
             by_path = {f.path: f for f in files}
@@ -506,9 +516,7 @@ class Library:
         rate = _Rate("group", len(cids), progress)
         neighbours: dict[int, list[tuple[int, float]]] = {}
         active = set(cids)
-        from . import verify
-
-        floor = getattr(verify, "candidate_floor", lambda m: None)(model)
+        floor = calibrate.floor_of(calibration, model, rotations)
         from .vectors import SEARCH_BATCH  # large batches: Milvus Lite has a per-call O(N) cost
         for i in range(0, len(cids), SEARCH_BATCH):
             if cancel.is_set():
@@ -539,12 +547,77 @@ class Library:
             return ph
 
         groups = build_groups(files, contents, neighbours, rotations=rotations, pixel_hash_of=pixel_hash_of,
-                              model=model)
+                              model=model, thresholds=calibrate.thresholds_of(calibration))
         self.catalog.replace_groups(model, [
             {"id": g.id, "kind": g.kind, "keep": g.keep, "reason": g.reason, "similarity": g.similarity,
              "files": g.paths} for g in groups])
         self.catalog.set_setting(key, fingerprint)
         return groups
+
+    def _calibrate(self, files: list[FileInfo], model: str, progress, cancel) -> Optional[dict]:
+        """This library's cut-offs for `model` (calibrate.calibrate_library on a sample of its photos), stored
+        in the catalog under "calibration:<model>".  Reused until the calibration method changes or the library
+        has doubled in size since (a re-scan stays cheap); None when cancelled before one was stored.
+        """
+        from . import calibrate, verify
+
+        key = f"calibration:{model}"
+        hashes = {f.content_id: f.content_hash for f in files}
+        stored = self.catalog.setting(key)
+        if stored and stored.get("version") == calibrate.CALIBRATION_VERSION \
+                and len(hashes) < max(2 * int(stored.get("library_size") or 0), 1):
+            return stored
+        path_of: dict[int, str] = {}
+        for f in files:
+            path_of.setdefault(f.content_id, f.path)
+        ids = calibrate.sample_contents(hashes)
+        rate = _Rate("calibrate", len(ids), progress)
+        photos, sampled = [], []
+        from .decode import decode
+
+        for cid in ids:
+            try:
+                photos.append(decode(path_of[cid]).image)
+                sampled.append(cid)
+            except SkipFile:
+                continue
+        index = self._index(model)
+        neighbours: list[list] = [[] for _ in sampled]
+        vecs = index.get(sampled) if sampled else {}
+        have = [i for i, c in enumerate(sampled) if c in vecs]
+        if have:
+            import numpy as np
+
+            res = index.search(np.stack([vecs[sampled[i]] for i in have]), calibrate.NEIGHBOURS_CHECKED + 1,
+                               restrict=set(hashes))
+            rows = self.catalog.content_rows({h for hits in res for h, _ in hits})
+            for i, hits in zip(have, res):
+                for h, s in hits:
+                    row = rows.get(h, {})
+                    ok = row.get("signature") and row.get("sig_version") == verify.SIGNATURE_VERSION
+                    if h != sampled[i] and ok:
+                        neighbours[i].append((s, bytes(row["signature"])))
+        embedder = _embedder(model) if photos else None
+
+        def embed(images):
+            import numpy as np
+
+            return embedder.embed(np.stack([embedder.preprocess(im) for im in images]))
+
+        result = calibrate.calibrate_library(photos, embed, neighbours, model=model, library_size=len(hashes),
+                                             step=lambda: rate.step(force=True), cancel=cancel)
+        if result is None:
+            return stored
+        self.catalog.set_setting(key, result)
+        log.info("calibrated %s on %d photos in %.1fs: floor %s, similar %s, template %s", model,
+                 result["sample"], result["seconds"], result["floor"], result["similar_cosine"],
+                 result["template_cosine"])
+        return result
+
+    def calibration(self, model: Optional[str] = None) -> Optional[dict]:
+        """The stored calibration of `model` (default: the last scan's), or None before its first scan."""
+        model = model or self._model()
+        return self.catalog.setting(f"calibration:{model}") if model else None
 
     # -- review -------------------------------------------------------------------------------
     def _model(self) -> Optional[str]:
@@ -600,6 +673,7 @@ class Library:
             "path": self.path, "files": files, "bytes": size, "groups": groups,
             "last_scan": _dt.datetime.fromtimestamp(last["finished"]).isoformat(timespec="seconds") if last else None,
             "model": model, "roots": self.catalog.setting("last_roots", []), "milvus_uri": self.milvus_uri,
+            "calibration": self.calibration(model),
         }
 
     # -- safe actions -------------------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""Settings: the image model (with its weights status and a download), exclusions, rotations."""
+"""Settings: the image model (with its weights status and a download), exclusions, rotations, and the
+detection thresholds this library measured on its own photos (read-only)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QDialogButtonBox, QGridLayout, QHBoxLayout, QLabel,
                                QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QVBoxLayout)
 
-from ..engine import MODEL_CHOICES
+from typing import Optional
+
+from ..engine import MODEL_CHOICES, MODEL_TITLES
 from ..fmt import human_bytes
 from .first_run import card
 
@@ -16,7 +19,8 @@ class SettingsView(QDialog):
     downloadRequested = Signal(str)
     statusRequested = Signal(str)
 
-    def __init__(self, model: str, exclusions: list[str], rotations: bool, library_path: str = "", parent=None):
+    def __init__(self, model: str, exclusions: list[str], rotations: bool, library_path: str = "", parent=None,
+                 calibration: Optional[dict] = None):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(620)
@@ -74,6 +78,30 @@ class SettingsView(QDialog):
         self.exclusions = QPlainTextEdit("\n".join(exclusions))
         self.exclusions.setFixedHeight(86)
         lay.addWidget(self.exclusions)
+        cal_head = QLabel("Detection thresholds")
+        cal_head.setProperty("role", "heading")
+        lay.addSpacing(6)
+        lay.addWidget(cal_head)
+        head, rows = calibration_text(calibration)
+        self.calibration_label = QLabel(head)
+        self.calibration_label.setWordWrap(True)
+        self.calibration_label.setProperty("role", "muted")
+        lay.addWidget(self.calibration_label)
+        self.calibration_rows = {}
+        if rows:
+            grid = QGridLayout()
+            grid.setContentsMargins(0, 0, 0, 0)
+            grid.setHorizontalSpacing(16)
+            grid.setVerticalSpacing(2)
+            for i, (name, value) in enumerate(rows):
+                grid.addWidget(QLabel(name), i, 0)
+                val = QLabel(value)
+                val.setStyleSheet("font-weight: 600;")
+                val.setTextInteractionFlags(Qt.TextSelectableByMouse)
+                grid.addWidget(val, i, 1, Qt.AlignRight)
+                self.calibration_rows[name] = val
+            grid.setColumnStretch(2, 1)
+            lay.addLayout(grid)
         if library_path:
             lib = QLabel(f"Library (catalogue, thumbnails, history, log): {library_path}")
             lib.setProperty("role", "muted")
@@ -120,3 +148,29 @@ class SettingsView(QDialog):
         self.download_bar.hide()
         self.download_button.setEnabled(True)
         self.weights_label.setText(message + " Choose EfficientNet-Lite0 to work offline.")
+
+
+def calibration_text(cal: Optional[dict]) -> tuple[str, list[tuple[str, str]]]:
+    """(sentence, [(threshold, value)]) describing what the library measured on its own photos
+    (calibrate.calibrate_library)."""
+    if not cal:
+        return ("Measured on the first scan: a sample of your own photos is edited (cropped, resized, made "
+                "grayscale, framed…) and compared with its nearest different photos; the thresholds are set "
+                "from what the model sees.", [])
+    model = MODEL_TITLES.get(cal.get("model") or "", cal.get("model") or "the model")
+    if cal.get("fallback"):
+        head = (f"{model}: built-in values (too few photos to measure: {cal.get('sample', 0)}); measured "
+                "again once the library has grown.")
+    else:
+        head = (f"{model}: measured on {cal.get('sample')} of your photos on {str(cal.get('date') or '')[:10]} "
+                "(edited copies against their nearest different photos); measured again when the library has "
+                "doubled.")
+
+    def fig(key: str, digits: int = 2) -> str:
+        v = cal.get(key)
+        return "none" if v is None else f"{v:.{digits}f}"
+
+    return head, [("Compare pairs whose model similarity is at least", fig("floor")),
+                  ("Call two unaligned pictures the same scene from", fig("similar_cosine")),
+                  ("Search for small crops from", fig("template_cosine")),
+                  ("Pixel difference allowed: same frame / aligned", f"{fig('same_err', 3)} / {fig('aligned_err', 3)}")]
