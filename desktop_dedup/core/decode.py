@@ -28,6 +28,9 @@ from .types import SkipFile
 MAX_PIXELS = 256_000_000
 #: The decoded working image keeps at least this many pixels on its short side (when the file has them).
 WORK_SHORT_SIDE = 512
+#: A full-resolution model input (see `model_input`) only up to this size; larger JPEGs stay draft-decoded
+#: (memory: a decode worker holds the whole frame, 3 bytes a pixel).
+FULL_INPUT_MAX_PIXELS = 64_000_000
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None  # our own check below gives a clearer reason than PIL's warning
@@ -242,7 +245,7 @@ def _decode_opened(img: Image.Image, file_format: str, short_side: int, full_pix
     if getattr(img, "is_animated", False):
         img.seek(0)
     reduced = False
-    want_input = getattr(_request, "fn", None)
+    want_input = getattr(_request, "fn", None) if w * h <= FULL_INPUT_MAX_PIXELS else None
     factor = _draft_factor(w, h, short_side) if file_format == "JPEG" and min(w, h) > short_side else 1
     if factor > 1 and want_input is None:
         # DCT scaling: decode at 1/2, 1/4 or 1/8 while keeping both sides >= short_side

@@ -42,6 +42,13 @@ def test_model_input_request_gives_full_resolution_input(big_jpeg):
     assert decode_mod.decode(big_jpeg).model_input is None  # the request ended with the block
 
 
+def test_model_input_not_made_for_huge_frames(big_jpeg, monkeypatch):
+    monkeypatch.setattr(decode_mod, "FULL_INPUT_MAX_PIXELS", 1_000_000)
+    with decode_mod.model_input(_pre):
+        d = decode_mod.decode(big_jpeg)
+    assert d.model_input is None and d.image.size == (1100, 825)  # draft-decoded as without a request
+
+
 def test_model_input_applies_exif_orientation(tmp_path):
     img = backends.photo_like(600, 400, 5)
     exif = Image.Exif()

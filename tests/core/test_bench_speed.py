@@ -29,3 +29,6 @@ def test_bench_speed_smoke(tmp_path, capsys):
     for side in ("naive", "app"):
         assert all(res[side][k] > 0 for k in ("decode", "inference", "end_to_end"))
     assert res["cosine_min"] > 0.99
+    assert "end-to-end CPU ms/img" in text and "0.995 bar" in text
+    assert all(v > 0 for v in res["cpu_ms_per_image"].values())
+    assert res["full_res_input"] in (True, False)
