@@ -134,6 +134,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--tools", default=None, help="folder holding make_variants.py and score.py")
     ap.add_argument("--jobs", type=int, default=None, help="generator worker processes")
     ap.add_argument("--baselines", action="store_true", help="also score plain pHash and plain cosine")
+    ap.add_argument("--constants", action="store_true",
+                    help="use the built-in cut-offs instead of calibrating on the generated library (comparison)")
     ap.add_argument("--json", default=None, help="also write the scorer's JSON figures here")
     args = ap.parse_args(argv)
 
@@ -163,10 +165,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     from desktop_dedup.core.library import Library
     from desktop_dedup.core.types import DedupError
 
+    from desktop_dedup.core import library as library_mod
+
+    if args.constants:
+        os.environ[library_mod.CALIBRATE_ENV] = "0"
     t0 = time.time()
     try:
         with Library.open(str(db)) as lib:
             res = lib.scan([str(lib_dir)], model=args.model, rotations=args.rotations)
+            cal = None if args.constants else lib.calibration(args.model)
     except DedupError as e:
         print(f"error: {e.message} {e.hint}".strip(), file=sys.stderr)
         return 2
@@ -174,7 +181,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"scanned {res.stats.files_seen} files in {time.time() - t0:.0f}s ({args.model}"
           f"{', rotations' if args.rotations else ''}); result {result}", file=sys.stderr)
 
-    print(f"== desktop-dedup ({args.model}, seed {args.seed})")
+    if cal:
+        how = "built-in values" if cal.get("fallback") else f"measured on {cal.get('sample')} photos"
+        print(f"calibration ({how}, {cal.get('seconds')}s): floor {cal.get('floor')}, similar "
+              f"{cal.get('similar_cosine')}, template {cal.get('template_cosine')}, same_err {cal.get('same_err')}, "
+              f"aligned_err {cal.get('aligned_err')}", file=sys.stderr)
+    print(f"== desktop-dedup ({args.model}, seed {args.seed}{', built-in cut-offs' if args.constants else ''})")
     print(_score(tools, truth, result))
     if args.json:
         Path(args.json).write_text(_score(tools, truth, result, as_json=True))

@@ -54,6 +54,9 @@ def _embedder(model: str):
         return _EMBEDDERS[model]
 
 
+#: "0": scans use the built-in cut-offs instead of calibrating on the library (bench comparisons).
+CALIBRATE_ENV = "DESKTOP_DEDUP_CALIBRATE"
+
 #: Test hook (crash tests): "embed:N" | "insert[:N]" | "group" -> print a marker on stderr there and block.
 PAUSE_ENV = "DESKTOP_DEDUP_TEST_PAUSE_AT"
 
@@ -512,6 +515,7 @@ class Library:
         path_of = {}
         for f in files:
             path_of.setdefault(f.content_id, f.path)
+        self._refresh_signatures(contents, path_of, progress, cancel)
         index = self._index(model)
         rate = _Rate("group", len(cids), progress)
         neighbours: dict[int, list[tuple[int, float]]] = {}
@@ -562,6 +566,8 @@ class Library:
         from . import calibrate, verify
 
         key = f"calibration:{model}"
+        if os.environ.get(CALIBRATE_ENV) == "0":  # comparisons (bench quality --constants): built-in values
+            return None
         hashes = {f.content_id: f.content_hash for f in files}
         stored = self.catalog.setting(key)
         if stored and stored.get("version") == calibrate.CALIBRATION_VERSION \
@@ -613,6 +619,41 @@ class Library:
                  result["sample"], result["seconds"], result["floor"], result["similar_cosine"],
                  result["template_cosine"])
         return result
+
+    def _refresh_signatures(self, contents: dict[int, dict], path_of: dict[int, str], progress, cancel) -> None:
+        """Re-make pixel signatures stored by an older verify.SIGNATURE_VERSION (the embedding stays): without a
+        current signature a pair gets no pixel verification at all.  Updates `contents` and the catalog."""
+        from . import verify
+        from .decode import decode
+
+        stale = sorted(c for c, r in contents.items() if c in path_of
+                       and (r.get("signature") is None or r.get("sig_version") != verify.SIGNATURE_VERSION))
+        if not stale:
+            return
+        rate = _Rate("group", len(stale), progress)
+
+        def redo(cid: int):
+            if cancel.is_set():
+                return cid, None
+            try:
+                d = decode(path_of[cid])
+                return cid, (d, verify.make_signature(d.image))
+            except SkipFile:  # unreadable now: it keeps its old signature (no pixel verification)
+                return cid, None
+
+        with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8))) as pool:
+            for cid, got in pool.map(redo, stale):
+                rate.step(path_of[cid])
+                if got is None:
+                    continue
+                d, sig = got
+                self.catalog.set_content_decoded(
+                    cid, width=d.width, height=d.height, format=d.format, capture_time=d.capture_time,
+                    camera=d.camera, camera_serial=d.camera_serial, facts=d.facts, pixel_hash=d.pixel_hash,
+                    signature=sig, sig_version=verify.SIGNATURE_VERSION)
+                contents[cid].update(width=d.width, height=d.height, format=d.format, capture_time=d.capture_time,
+                                     camera=d.camera, camera_serial=d.camera_serial, facts=d.facts,
+                                     pixel_hash=d.pixel_hash, signature=sig, sig_version=verify.SIGNATURE_VERSION)
 
     def calibration(self, model: Optional[str] = None) -> Optional[dict]:
         """The stored calibration of `model` (default: the last scan's), or None before its first scan."""

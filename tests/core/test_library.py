@@ -87,3 +87,29 @@ def test_unknown_model_and_missing_root_are_clear_errors(tmp_path):
             lib.scan([str(tmp_path)], model="vgg16")
         with pytest.raises(DedupError, match="does not exist"):
             lib.scan([str(tmp_path / "missing")], model=MODEL)
+
+
+def test_stale_signatures_are_remade_without_embedding_again(tmp_path):
+    """Rows signed by an older verify.SIGNATURE_VERSION get new signatures at the next grouping (the vectors
+    stay): without them an edited copy would get no pixel verification and fall out of its group."""
+    from desktop_dedup.core import verify
+
+    from ..photos import resized
+
+    root = tmp_path / "photos"
+    img = scene(41, (256, 192))
+    save(img, str(root / "a.jpg"))
+    save(resized(img, 0.5), str(root / "a_small.jpg"))
+    save(scene(42, (256, 192)), str(root / "b.jpg"))
+    with Library.open(str(tmp_path / "lib")) as lib:
+        first = lib.scan([str(root)], model=MODEL)
+        assert "near" in [g.kind for g in first.groups]
+        with lib.catalog.transaction() as db:
+            db.execute("UPDATE contents SET sig_version=?", (verify.SIGNATURE_VERSION - 1,))
+        lib.settings_set(f"groups_fingerprint:{MODEL}", None)  # as after a version bump: group again
+        again = lib.scan([str(root)], model=MODEL)
+        assert again.stats.embedded == 0
+        assert [(g.kind, g.paths) for g in again.groups] == [(g.kind, g.paths) for g in first.groups]
+        with lib.catalog.lock:
+            versions = {r[0] for r in lib.catalog.db.execute("SELECT sig_version FROM contents")}
+        assert versions == {verify.SIGNATURE_VERSION}

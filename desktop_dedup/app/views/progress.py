@@ -13,6 +13,7 @@ PHASES = {
     "walk": "Looking for photos…",
     "hash": "Reading files…",
     "embed": "Looking at every picture…",
+    "calibrate": "Measuring how the model sees a sample of your photos (once)…",
     "group": "Grouping duplicates…",
     "done": "Finishing…",
     "download": "Downloading model weights (one time)…",
@@ -92,6 +93,7 @@ class ProgressView(QWidget):
     def set_step(self, phase: str) -> None:
         order = ["walk", "hash", "embed", "group"]
         names = ["Find files", "Read", "Compare pictures", "Group"]
+        phase = "group" if phase == "calibrate" else phase  # calibration is the first part of grouping
         current = order.index(phase) if phase in order else (4 if phase == "done" else -1)
         parts = []
         for i, name in enumerate(names):
