@@ -395,6 +395,21 @@ def test_settings_dialog_saves_model_and_exclusions(make_window, tmp_path, qtbot
     assert "EfficientNet-Lite0" in w.first_run.model_label.text()
 
 
+def test_settings_show_the_library_calibration(make_window, tmp_path, qtbot):
+    w = make_window(FakeLibrary(str(tmp_path / "lib")))
+    dlg = w.open_settings()
+    assert "first scan" in dlg.calibration_label.text() and not dlg.calibration_rows
+    dlg.reject()
+    w.library.info = dict(w.library.info or {}, calibration={
+        "version": 1, "model": "resnet50", "date": "2026-11-29T20:00:00", "sample": 32, "fallback": False,
+        "floor": 0.61234, "similar_cosine": 0.912, "template_cosine": 0.7, "same_err": 0.024, "aligned_err": 0.022})
+    dlg = w.open_settings()
+    assert "ResNet-50" in dlg.calibration_label.text() and "32 of your photos" in dlg.calibration_label.text()
+    values = [v.text() for v in dlg.calibration_rows.values()]
+    assert values == ["0.61", "0.91", "0.70", "0.024 / 0.022"]
+    dlg.reject()
+
+
 def test_screenshot_mode_saves_png_and_exits_zero(qapp, tmp_path, monkeypatch, photo_groups):
     from PySide6.QtGui import QImage
 
