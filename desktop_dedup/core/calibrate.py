@@ -14,6 +14,12 @@ positives and a low quantile of the negatives *on the same measurement path* (sa
 clamped to a band around verify.DEFAULT_THRESHOLDS so a small or odd sample cannot move them far.
 The result is a plain dict the caller stores with the index (Library.settings_set) and passes back to
 verify.compare(..., thresholds=...).
+
+``calibrate_library`` (run by Library.scan before grouping, once per model and library, again when the
+library has doubled) does the same for the *embedding* cut-offs, so that no cosine constant is tuned per
+model: on a stable sample of the library's photos it measures cosine(photo, edited copy) per edit kind and
+the cosines of each photo's nearest pixel-distinct neighbours in the library, and derives the candidate
+floor, the small-crop search gate and the same-scene cosine from the two distributions (derive_cutoffs).
 """
 from __future__ import annotations
 
