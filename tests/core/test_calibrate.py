@@ -124,18 +124,19 @@ def test_scan_stores_reuses_and_recomputes(tmp_path, monkeypatch):
         assert not cal["fallback"] and cal["library_size"] == 8
 
         lib.scan([str(root)], model=LITE0)  # unchanged: reused
-        _tree(root, 7, start=600)  # 15 < 2 x 8: still reused
-        lib.scan([str(root)], model=LITE0)
         assert calls == [8]
 
         stale = dict(lib.calibration(), version=calibrate.CALIBRATION_VERSION - 1)
         lib.settings_set(f"calibration:{LITE0}", stale)
         lib.scan([str(root)], model=LITE0)  # another calibration method: measured again
-        assert calls == [8, 15] and lib.calibration()["version"] == calibrate.CALIBRATION_VERSION
+        assert calls == [8, 8] and lib.calibration()["version"] == calibrate.CALIBRATION_VERSION
 
-        _tree(root, 15, start=700)  # 30 >= 2 x 15: measured again
+        _tree(root, 7, start=600)  # 15 < 2 x 8: still reused
         lib.scan([str(root)], model=LITE0)
-        assert calls == [8, 15, 30]
+        assert calls == [8, 8]
+        _tree(root, 1, start=700)  # 16 = 2 x 8: measured again
+        lib.scan([str(root)], model=LITE0)
+        assert calls == [8, 8, 16] and lib.calibration()["library_size"] == 16
 
 
 def test_new_thresholds_regroup(tmp_path, monkeypatch):
