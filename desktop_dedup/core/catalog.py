@@ -3,7 +3,8 @@
 One row per *content* (unique whole-file hash) and one per *file path*; byte-identical files and
 moved files share a content, so its embedding is computed once. Vectors themselves live in Milvus
 (see vectors.py), keyed by content id; the `embeddings` table records which content ids are stored
-for which model, written only after Milvus accepted them.
+for which model, written only after Milvus accepted them, with a float16 copy of the (L2-normalised)
+vector that the grouping pass reads in bulk (knn.py) without asking the vector database N times.
 
 Paths are stored as bytes (os.fsencode) so names that are not valid UTF-8 survive.
 """
@@ -17,9 +18,11 @@ import time
 from contextlib import contextmanager
 from typing import Iterable, Iterator, Optional
 
+import numpy as np
+
 from .types import DedupError, FileInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APP_ID = "desktop-dedup-library"
 
 SCHEMA = """
@@ -49,6 +52,7 @@ CREATE INDEX IF NOT EXISTS files_content ON files(content_id);
 CREATE TABLE IF NOT EXISTS embeddings (
     content_id INTEGER NOT NULL,
     model TEXT NOT NULL,
+    vector BLOB,                            -- float16, L2-normalised (NULL: only in Milvus, v1 library)
     PRIMARY KEY (content_id, model)
 );
 CREATE TABLE IF NOT EXISTS scans (
@@ -69,6 +73,12 @@ CREATE TABLE IF NOT EXISTS groups (
 CREATE TABLE IF NOT EXISTS dismissed (group_id TEXT PRIMARY KEY, time REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def _blobs(vectors: np.ndarray) -> list[bytes]:
+    v = np.asarray(vectors, dtype=np.float32)
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    return [row.tobytes() for row in v.astype(np.float16)]
 
 
 def enc(path: str) -> bytes:
@@ -134,7 +144,10 @@ class Catalog:
 
     def _migrate(self, version: int) -> None:
         """Upgrade an older library in place (one step per version). Version 0 had no data worth keeping."""
-        migrations: dict[int, str] = {}
+        migrations: dict[int, str] = {
+            # 1 -> 2: a copy of each vector for the grouping pass; old rows are filled from Milvus on use
+            1: "ALTER TABLE embeddings ADD COLUMN vector BLOB;",
+        }
         while version < SCHEMA_VERSION:
             step = migrations.get(version)
             if step is None:
@@ -222,13 +235,44 @@ class Catalog:
         with self.lock:
             return {r[0] for r in self.db.execute("SELECT content_id FROM embeddings WHERE model=?", (model,))}
 
-    def mark_embedded(self, model: str, content_ids: Iterable[int], db: Optional[sqlite3.Connection] = None) -> None:
-        rows = [(cid, model) for cid in content_ids]
+    def mark_embedded(self, model: str, content_ids: Iterable[int], db: Optional[sqlite3.Connection] = None,
+                      vectors: Optional[np.ndarray] = None) -> None:
+        """Record that Milvus holds these contents' vectors (and keep the float16 copy when given)."""
+        content_ids = list(content_ids)
+        blobs = _blobs(vectors) if vectors is not None else [None] * len(content_ids)
+        rows = [(cid, model, b) for cid, b in zip(content_ids, blobs)]
+        sql = ("INSERT INTO embeddings(content_id, model, vector) VALUES (?,?,?) ON CONFLICT(content_id, model) "
+               "DO UPDATE SET vector=COALESCE(excluded.vector, embeddings.vector)")
         if db is not None:
-            db.executemany("INSERT OR IGNORE INTO embeddings(content_id, model) VALUES (?,?)", rows)
+            db.executemany(sql, rows)
         else:
             with self.transaction() as tx:
-                tx.executemany("INSERT OR IGNORE INTO embeddings(content_id, model) VALUES (?,?)", rows)
+                tx.executemany(sql, rows)
+
+    def load_vectors(self, model: str, content_ids: list[int], dim: int) -> tuple[np.ndarray, list[int]]:
+        """(float16 array, one row per id in order; ids whose copy is missing -> zero rows, listed)."""
+        out = np.zeros((len(content_ids), dim), dtype=np.float16)
+        missing = []
+        pos = {c: i for i, c in enumerate(content_ids)}
+        with self.lock:
+            for s in range(0, len(content_ids), 900):
+                chunk = content_ids[s:s + 900]
+                q = ",".join("?" * len(chunk))
+                found = set()
+                for cid, blob in self.db.execute(
+                        f"SELECT content_id, vector FROM embeddings WHERE model=? AND content_id IN ({q})",
+                        [model, *chunk]):
+                    if blob is not None and len(blob) == 2 * dim:
+                        out[pos[cid]] = np.frombuffer(blob, dtype=np.float16)
+                        found.add(cid)
+                missing.extend(c for c in chunk if c not in found)
+        return out, missing
+
+    def set_vectors(self, model: str, content_ids: list[int], vectors: np.ndarray) -> None:
+        """Fill the float16 copies (e.g. of a library written before they existed)."""
+        with self.transaction() as db:
+            db.executemany("UPDATE embeddings SET vector=? WHERE content_id=? AND model=?",
+                           [(b, cid, model) for cid, b in zip(content_ids, _blobs(vectors))])
 
     def files_under(self, roots: Iterable[str]) -> list[tuple[str, int, int, Optional[int], str, Optional[int]]]:
         """(path, size, mtime_ns, content_id, status, scan_id) of every catalogued file below `roots`."""

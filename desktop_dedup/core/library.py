@@ -15,6 +15,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Optional
 
+import numpy as np
+
 from . import catalog as catalog_mod
 from .catalog import Catalog
 from .group import build_groups
@@ -322,8 +324,7 @@ class Library:
             self.catalog.delete_files(gone)
             stats.removed = len(gone)
 
-        # 4. embed contents this model has not stored yet
-        index = self._index(model)
+        # 4. embed contents this model has not stored yet (the vector database is opened only then)
         embedded_ids = self.catalog.embedded_ids(model)
         skip_reason = {}
         with self.catalog.lock:
@@ -336,11 +337,15 @@ class Library:
                 need[cid] = path
         if need:
             # vectors stored before an interrupted run recorded them: take them, don't embed again
+            index = self._index(model)
             stored = index.existing(need)
             rows = self.catalog.content_rows(stored)
             done_before = [c for c in stored if rows.get(c, {}).get("signature") is not None]
             if done_before:
-                self.catalog.mark_embedded(model, done_before)
+                got = index.get(done_before)
+                done_before = [c for c in done_before if c in got]
+                self.catalog.mark_embedded(model, done_before, vectors=np.stack([got[c] for c in done_before])
+                                           if done_before else None)
                 embedded_ids.update(done_before)
                 for c in done_before:
                     need.pop(c, None)
@@ -466,7 +471,7 @@ class Library:
                         cid, width=d.width, height=d.height, format=d.format, capture_time=d.capture_time,
                         camera=d.camera, camera_serial=d.camera_serial, facts=d.facts, pixel_hash=d.pixel_hash,
                         signature=d.signature, sig_version=verify.SIGNATURE_VERSION, db=db)
-                self.catalog.mark_embedded(model, ids, db=db)
+                self.catalog.mark_embedded(model, ids, db=db, vectors=np.stack([p[1] for p in pending]))
             done.update(ids)
             pending.clear()
 
@@ -487,6 +492,56 @@ class Library:
             _pause_point(f"embed:{rate.done}")
         commit()  # also when cancelled: finished work is kept and the next scan resumes from here
         return done
+
+    def _neighbours(self, model: str, cids: list[int], floor: Optional[float], progress,
+                    cancel: threading.Event) -> dict[int, list[tuple[int, float]]]:
+        """Top NEIGHBOURS_K (content id, cosine) of every content, at or above `floor`.
+
+        Vectors come from the catalog's float16 copies (filled from Milvus once for older libraries).
+        On Milvus Lite the pass runs locally (knn.py: Lite's in-process search costs ~6 s per 1024
+        queries at 100k vectors and opening it ~1.7 GB); on a server, the server searches (HNSW).
+        """
+        from . import knn
+        from .models import MODEL_DIMS
+        from .vectors import SEARCH_BATCH, is_lite
+
+        dim = MODEL_DIMS[model]
+        vecs, missing = self.catalog.load_vectors(model, cids, dim)
+        if missing:
+            index = self._index(model)
+            for s in range(0, len(missing), 4096):
+                got = index.get(missing[s:s + 4096])
+                have = [c for c in missing[s:s + 4096] if c in got]
+                if have:
+                    self.catalog.set_vectors(model, have, np.stack([got[c] for c in have]))
+            vecs, missing = self.catalog.load_vectors(model, cids, dim)
+        if missing:  # not in Milvus either (removed outside the app): left out of this grouping
+            log.warning("%d contents have no stored vector for %s; re-scan to embed them", len(missing), model)
+            gone = set(missing)
+            keep = [i for i, c in enumerate(cids) if c not in gone]
+            cids, vecs = [cids[i] for i in keep], vecs[keep]
+        rate = _Rate("group", len(cids), progress)
+        out: dict[int, list[tuple[int, float]]] = {}
+        if is_lite(self.milvus_uri):
+            def step(done: int, total: int) -> None:
+                rate.step(n=done - rate.done, force=True)
+
+            rows, sims = knn.all_neighbours(vecs, NEIGHBOURS_K, floor=floor, progress=step, cancel=cancel)
+            for i, c in enumerate(cids):
+                out[c] = [(cids[j], float(v)) for j, v in zip(rows[i].tolist(), sims[i].tolist()) if j >= 0]
+            return out
+        index = self._index(model)
+        active = set(cids)
+        for i in range(0, len(cids), SEARCH_BATCH):
+            if cancel.is_set():
+                break
+            chunk = cids[i:i + SEARCH_BATCH]
+            res = index.search(vecs[i:i + SEARCH_BATCH].astype(np.float32), NEIGHBOURS_K + 1, floor=floor,
+                               restrict=active)
+            for c, hits in zip(chunk, res):
+                out[c] = [(h, s) for h, s in hits if h != c][:NEIGHBOURS_K]
+            rate.step(n=len(chunk), force=True)
+        return out
 
     def _group(self, roots, model, rotations, progress, cancel) -> list[Group]:
         _pause_point("group")
@@ -516,26 +571,10 @@ class Library:
         for f in files:
             path_of.setdefault(f.content_id, f.path)
         self._refresh_signatures(contents, path_of, progress, cancel)
-        index = self._index(model)
-        rate = _Rate("group", len(cids), progress)
-        neighbours: dict[int, list[tuple[int, float]]] = {}
-        active = set(cids)
         floor = calibrate.floor_of(calibration, model, rotations)
-        from .vectors import SEARCH_BATCH  # large batches: Milvus Lite has a per-call O(N) cost
-        for i in range(0, len(cids), SEARCH_BATCH):
-            if cancel.is_set():
-                return []
-            chunk = cids[i:i + SEARCH_BATCH]
-            vecs = index.get(chunk)
-            ids = [c for c in chunk if c in vecs]
-            if not ids:
-                continue
-            import numpy as np
-
-            res = index.search(np.stack([vecs[c] for c in ids]), NEIGHBOURS_K + 1, floor=floor, restrict=active)
-            for c, hits in zip(ids, res):
-                neighbours[c] = [(h, s) for h, s in hits if h != c]
-            rate.step(n=len(chunk), force=True)
+        neighbours = self._neighbours(model, cids, floor, progress, cancel)
+        if cancel.is_set():
+            return []
 
         def pixel_hash_of(cid: int) -> Optional[str]:
             row = contents[cid]

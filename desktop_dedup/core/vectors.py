@@ -5,12 +5,12 @@ catalog's content id. The same code path serves Milvus Lite and a server (tested
 2.3.5 standalone). Neighbour search queries the index in batches (top-k per vector), so grouping
 costs grow with N*k, never N^2.
 
-Index choice (measured, see `desktop-dedup bench scale`): a Milvus server gets HNSW. Milvus Lite
-gets FLAT, and once a collection holds LOCAL_SEARCH_MIN vectors the neighbour pass runs on a local
-FAISS IVF index over the vectors read back from Lite: Lite's search materialises every hit's whole
-row (vector included) in Python, ~20 ms per top-25 query at 10k vectors, so an all-vectors search of
-100k would take most of an hour whatever Lite index type is used, and a Lite HNSW index also costs
-minutes of background build CPU during scans. When a backend refuses an index type, FLAT is used.
+Index choice (measured, see `desktop-dedup bench scale`): a Milvus server gets HNSW; Milvus Lite gets
+FLAT (its HNSW costs minutes of build CPU during scans and searches no faster in-process). The
+grouping pass over *all* vectors does not query Milvus Lite at all (Library._neighbours + knn.py, on
+the catalog's float16 copies): Lite runs in-process in Python, ~6 s per 1024 top-25 queries at 100k
+vectors, and opening a 100k collection alone costs ~1.7 GB. On a server the pass uses `search`.
+When a backend refuses an index type, FLAT is used.
 """
 from __future__ import annotations
 
@@ -39,11 +39,6 @@ SEARCH_PARAMS = {"HNSW": {"ef": 64}, "FLAT": {}, "IVF_FLAT": {"nprobe": 16}}
 #: Index used for new collections (server, Milvus Lite); `DESKTOP_DEDUP_INDEX` overrides it (benchmarks).
 DEFAULT_INDEX_TYPE = "HNSW"
 DEFAULT_LITE_INDEX_TYPE = "FLAT"
-#: Milvus Lite collections at least this large are searched through a local FAISS index (see above);
-#: `DESKTOP_DEDUP_LOCAL_SEARCH_MIN` overrides it (0 = always, a huge value = never).
-LOCAL_SEARCH_MIN = 4096
-#: Below this many vectors the local index is exact (BLAS inner products), above it FAISS IVF.
-LOCAL_EXACT_BELOW = 8192
 #: Kept for callers of the first version.
 DEFAULT_INDEX = INDEXES[DEFAULT_INDEX_TYPE]
 
@@ -87,7 +82,6 @@ class VectorIndex:
         self.name = collection_name(library_id, model)
         self.lite = is_lite(uri)
         self.index_type = _index_type(index_type, self.lite)
-        self._local = None  # (ids array, faiss index) for the local neighbour search on Milvus Lite
         try:
             self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         except Exception as exc:
@@ -155,14 +149,12 @@ class VectorIndex:
             return
         vectors = np.asarray(vectors, dtype=np.float32)
         ids = [int(k) for k in ids]
-        self._local = None
         for i in range(0, len(ids), _BATCH):
             rows = [{"id": k, "vector": v} for k, v in zip(ids[i:i + _BATCH], vectors[i:i + _BATCH].tolist())]
             self.client.upsert(self.name, rows)
 
     def delete(self, ids: Iterable[int]) -> None:
         ids = [int(i) for i in ids]
-        self._local = None
         for i in range(0, len(ids), _BATCH):
             self.client.delete(self.name, ids=ids[i:i + _BATCH])
 
@@ -201,16 +193,9 @@ class VectorIndex:
         return int(rows[0]["count(*)"]) if rows else 0
 
     def get(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """Stored vectors by id (from the local search index when one is loaded: same vectors,
-        L2-normalised, without a round trip through Milvus Lite's row materialisation)."""
+        """Stored vectors by id."""
         out: dict[int, np.ndarray] = {}
         ids = [int(i) for i in ids]
-        if self._local is not None:
-            row_of, index = self._local[2], self._local[1]
-            rows = [row_of.get(i) for i in ids]
-            if all(r is not None for r in rows):
-                got = index.reconstruct_batch(np.asarray(rows, dtype=np.int64))
-                return {i: got[j] for j, i in enumerate(ids)}
         for i in range(0, len(ids), _BATCH):
             rows = self.client.get(self.name, ids=ids[i:i + _BATCH], output_fields=["vector"])
             for r in rows:
@@ -221,9 +206,6 @@ class VectorIndex:
                restrict: Optional[set[int]] = None) -> list[list[tuple[int, float]]]:
         """Top-k neighbours (id, cosine) of each vector, best first, optionally above `floor`."""
         vectors = np.asarray(vectors, dtype=np.float32)
-        local = self._local_index()
-        if local is not None:
-            return self._search_local(local, vectors, k, floor, restrict)
         results: list[list[tuple[int, float]]] = []
         params = self._search_params(k)
         for i in range(0, len(vectors), SEARCH_BATCH):
@@ -244,91 +226,9 @@ class VectorIndex:
                 results.append(out)
         return results
 
-    # -- local neighbour search (Milvus Lite, large collections) ----------------------------------
-    def _local_index(self):
-        if not self.lite:
-            return None
-        if self._local is not None:
-            return self._local
-        limit = int(os.environ.get("DESKTOP_DEDUP_LOCAL_SEARCH_MIN", LOCAL_SEARCH_MIN))
-        try:
-            import faiss  # a dependency of Milvus Lite 3.x
-        except ImportError:  # pragma: no cover
-            return None
-        if self.count() < max(limit, 1):
-            return None
-        ids, vecs = self._read_all()
-        if len(ids) < max(limit, 1):
-            return None
-        index = _build_faiss(faiss, vecs)
-        del vecs
-        self._local = (ids, index, {int(c): r for r, c in enumerate(ids.tolist())})
-        return self._local
-
-    def _read_all(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every stored (id, vector), read in pages."""
-        ids: list[int] = []
-        out = np.empty((0, self.dim), dtype=np.float32)
-        parts: list[np.ndarray] = []
-        it = self.client.query_iterator(self.name, batch_size=4096, filter="id >= 0", output_fields=["id", "vector"])
-        try:
-            while True:
-                page = it.next()
-                if not page:
-                    break
-                ids.extend(int(r["id"]) for r in page)
-                parts.append(np.asarray([r["vector"] for r in page], dtype=np.float32))
-        finally:
-            it.close()
-        if parts:
-            out = np.concatenate(parts)
-            parts.clear()
-        return np.asarray(ids, dtype=np.int64), out
-
-    def _search_local(self, local, vectors: np.ndarray, k: int, floor: Optional[float],
-                      restrict: Optional[set[int]]) -> list[list[tuple[int, float]]]:
-        ids, index = local[0], local[1]
-        q = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        scores, rows = index.search(np.ascontiguousarray(q, dtype=np.float32), min(k, len(ids)))
-        results = []
-        for srow, rrow in zip(scores.tolist(), rows.tolist()):
-            out = []
-            for s, r in zip(srow, rrow):
-                if r < 0:
-                    continue
-                hid = int(ids[r])
-                if floor is not None and s < floor:
-                    continue
-                if restrict is not None and hid not in restrict:
-                    continue
-                out.append((hid, float(s)))
-            results.append(out)
-        return results
-
     def close(self) -> None:
         try:
             self.client.close()
         except Exception:
             pass
 
-
-def _build_faiss(faiss, vecs: np.ndarray):
-    """Inner-product index (cosine on normalised rows): exact below LOCAL_EXACT_BELOW vectors, else IVF
-    with nlist = 4 sqrt(N) trained on a sample and 16 lists probed (near-duplicate neighbours,
-    cosine >= 0.85, are found with ~100 % recall on efficientnet-lite0-like embeddings)."""
-    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
-    vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)  # in place: no second copy
-    n, dim = vecs.shape
-    if n < LOCAL_EXACT_BELOW:
-        index = faiss.IndexFlatIP(dim)
-        index.add(vecs)
-        return index
-    nlist = max(1, int(4 * np.sqrt(n)))
-    quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    rng = np.random.default_rng(0)
-    index.train(vecs[np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))])
-    index.add(vecs)
-    index.make_direct_map()  # reconstruct_batch for VectorIndex.get
-    index.nprobe = min(16, nlist)
-    return index

@@ -132,39 +132,3 @@ def test_persists_across_processes(tmp_path):
                            timeout=120)
         assert r.returncode == 0, r.stderr[-2000:]
     assert "read-ok" in r.stdout
-
-
-@pytest.mark.parametrize("exact_index", [True, False])
-def test_local_search_on_lite_matches_brute_force(tmp_path, monkeypatch, exact_index):
-    """Large Milvus Lite collections are searched through a local FAISS index (exact, or IVF when
-    larger still): same answers for the near-duplicates that matter."""
-    from desktop_dedup.core import vectors
-
-    monkeypatch.setenv("DESKTOP_DEDUP_LOCAL_SEARCH_MIN", "0")
-    monkeypatch.setattr(vectors, "LOCAL_EXACT_BELOW", 10 ** 9 if exact_index else 0)
-    n, k = 600, 8
-    v = _vectors(n, seed=3)
-    v[500:530] = v[:30] + 0.1 * _vectors(30, seed=4)
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    idx = VectorIndex(str(tmp_path / "v.db"), "lib", "m", DIM)
-    try:
-        assert idx.lite and idx.index_type == "FLAT"
-        idx.upsert(range(n), v)
-        q = v[:40]
-        got = idx.search(q, k)
-        assert idx._local is not None  # the local path answered
-        exact = q @ v.T
-        recall = np.mean([len({h for h, _ in hits} & set(np.argsort(-row)[:k].tolist())) / k
-                          for row, hits in zip(exact, got)])
-        assert recall >= (0.999 if exact_index else 0.6)  # IVF on random 32-d vectors is the hard case
-        for i in range(30):  # every planted near-duplicate is found, with its true cosine
-            hit = dict(got[i])
-            assert 500 + i in hit and hit[500 + i] == pytest.approx(float(exact[i, 500 + i]), abs=1e-4)
-        got_v = idx.get([3, 599])  # served by the local index: the same (normalised) vectors
-        np.testing.assert_allclose(got_v[3], v[3], atol=1e-5)
-        np.testing.assert_allclose(got_v[599], v[599], atol=1e-5)
-        idx.delete([500])  # writes invalidate the local index
-        assert idx._local is None
-        assert 500 not in dict(idx.search(v[:1], k, floor=0.5, restrict=set(range(n)))[0])
-    finally:
-        idx.close()
