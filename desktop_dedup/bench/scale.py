@@ -202,82 +202,180 @@ def realism(real: dict, syn: Synthetic) -> list[list[str]]:
             row("burst neighbours, real", real_burst), row("burst neighbours, synthetic", syn_burst)]
 
 
-# -- part 1: index + search + candidate handling -------------------------------------------------
-def bench_index(n: int, index_type: str, uri: Optional[str], real: dict, k: int, check: int = 500) -> dict:
-    from desktop_dedup.core import group as group_mod
-    from desktop_dedup.core.types import FileInfo
-    from desktop_dedup.core.vectors import SEARCH_BATCH, VectorIndex
+# -- part 1: index + neighbour pass + candidate handling -----------------------------------------
+MODEL = "efficientnet-lite0"
+ROOT = "/scale-library"
 
+
+def _fill_library(libdir: str, uri: Optional[str], syn: "Synthetic", n: int) -> dict:
+    """A library of n synthetic photos: catalog rows (files, contents, embeddings with their float16
+    copies) and the vectors stored in Milvus through the app's VectorIndex, as a scan leaves them."""
+    from desktop_dedup.core import catalog as catalog_mod
+    from desktop_dedup.core import verify
+    from desktop_dedup.core.library import Library
+
+    out: dict = {}
+    lib = Library(libdir, milvus_uri=uri)
+    try:
+        idx = lib._index(MODEL)
+        out["index_used"] = idx.index_type
+        t0 = time.monotonic()
+        for s in range(0, n, 4096):
+            v = syn.chunk(s, min(4096, n - s))
+            ids = list(range(s + 1, s + 1 + len(v)))
+            idx.upsert(ids, v)
+            with lib.catalog.transaction() as db:
+                db.executemany("INSERT INTO contents(id, hash, size, width, height, format, facts, signature, sig_version)"
+                               " VALUES (?,?,?,?,?,?,?,?,?)",
+                               [(i, f"{i:032x}", 100_000 + i, 640, 480, "JPEG", "{}", b"-", verify.SIGNATURE_VERSION)
+                                for i in ids])
+                db.executemany("INSERT INTO files(path, root, size, mtime_ns, content_id, status, scan_id)"
+                               " VALUES (?,?,?,?,?,'ok',0)",
+                               [(catalog_mod.enc(f"{ROOT}/{i // 1000:04d}/{i:07d}.jpg"), catalog_mod.enc(ROOT),
+                                 100_000 + i, 0, i) for i in ids])
+                lib.catalog.mark_embedded(MODEL, ids, db=db, vectors=v)
+        out["store_s"] = time.monotonic() - t0
+        t1 = time.monotonic()
+        idx.flush()
+        _wait_indexed(idx)
+        out["index_ready_s"] = time.monotonic() - t1
+        out["rss_store_mb"] = rss_mb()
+    finally:
+        lib.close()
+    return out
+
+
+def _group_child(libdir: str, uri: Optional[str], planted_json: str, check: int, k: int) -> dict:
+    """In a fresh process (as `desktop-dedup groups` or a re-scan would): Library._group on the stored
+    library, pixel verification off (cosine verdicts; measured apart), then recall against exact search."""
+    import resource
+
+    from desktop_dedup.core import group as group_mod
+    from desktop_dedup.core.library import Library
+
+    out: dict = {"rss_start_mb": rss_mb()}
+    group_mod.verify_mod = group_mod.keeper_mod = None
+    lib = Library(libdir, milvus_uri=uri)
+    captured: dict = {}
+    inner = lib._neighbours
+
+    def timed(*args, **kw):
+        t, c = time.monotonic(), _cpu()
+        res = inner(*args, **kw)
+        captured["s"], captured["cpu"] = time.monotonic() - t, _cpu() - c
+        captured["nb"] = res
+        return res
+
+    lib._neighbours = timed
+    t0, c0 = time.monotonic(), _cpu()
+    groups = lib._group([ROOT], MODEL, False, None, threading.Event())
+    out["total_s"], out["total_cpu_s"] = time.monotonic() - t0, _cpu() - c0
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["search_s"], out["search_cpu_s"] = captured["s"], captured["cpu"]
+    out["group_s"] = out["total_s"] - out["search_s"]
+    out["groups"] = len(groups)
+    nb = captured["nb"]
+    out["pairs"] = len({(min(a, b), max(a, b)) for a, hits in nb.items() for b, _ in hits})
+    # recall against exact search over the catalog's copies, for `check` query rows
+    cids = sorted(nb)
+    from desktop_dedup.core.models import MODEL_DIMS
+
+    vecs, _ = lib.catalog.load_vectors(MODEL, cids, MODEL_DIMS[MODEL])
+    lib.close()
+    rng = np.random.default_rng(1)
+    q = np.sort(rng.choice(len(cids), size=min(check, len(cids)), replace=False))
+    hit = tot = hit_hi = tot_hi = hit_mid = tot_mid = 0
+    for s in range(0, len(q), 128):
+        qq = q[s:s + 128]
+        sims = np.concatenate([vecs[qq].astype(np.float32) @ vecs[c:c + 8192].astype(np.float32).T
+                               for c in range(0, len(vecs), 8192)], axis=1)
+        sims[np.arange(len(qq)), qq] = -2
+        top = np.argpartition(-sims, k)[:, :k]
+        for r, row in enumerate(qq):
+            got = {h for h, _ in nb.get(cids[row], [])}
+            exact = {cids[int(x)] for x in top[r]}
+            hit += len(exact & got)
+            tot += len(exact)
+            mid = {cids[int(x)] for x in top[r] if sims[r, x] >= 0.5}
+            hit_mid += len(mid & got)
+            tot_mid += len(mid)
+            hi = {cids[int(x)] for x in top[r] if sims[r, x] >= 0.85}
+            hit_hi += len(hi & got)
+            tot_hi += len(hi)
+    with open(planted_json) as fh:
+        planted = json.load(fh)
+    found = sum(1 for a, b in planted if any(h == b for h, _ in nb.get(a, [])) or any(h == a for h, _ in nb.get(b, [])))
+    out.update(recall_topk=hit / max(tot, 1), recall_cos50=hit_mid / max(tot_mid, 1),
+               recall_cos85=hit_hi / max(tot_hi, 1), planted=len(planted), planted_found=found / max(len(planted), 1))
+    return out
+
+
+def bench_index(n: int, index_type: str, uri: Optional[str], real: dict, k: int, check: int = 500) -> dict:
+    """Store n vectors as a scan would, then group them in a fresh process (time, CPU, peak RSS)."""
     syn = Synthetic(real, n)
     tmp = tempfile.mkdtemp(prefix="dd-scale-")
     out = {"n": n, "index": index_type, "backend": "server" if uri else "lite", "load_avg": os.getloadavg()[0]}
-    lib_id = f"scale{n}_{index_type}_{os.getpid()}"
+    env = dict(os.environ)
+    if index_type != "DEFAULT":
+        env["DESKTOP_DEDUP_INDEX"] = index_type
+    old = os.environ.get("DESKTOP_DEDUP_INDEX")
     try:
-        with RssSampler() as mem_store:
-            idx = VectorIndex(uri or os.path.join(tmp, "vectors.db"), lib_id, "efficientnet-lite0", syn.dim,
-                              index_type=None if index_type == "DEFAULT" else index_type)
-            out["index_used"] = idx.index_type
-            t0 = time.monotonic()
-            step = 64  # the app commits every 64 embeddings (library.COMMIT_EVERY)
-            for s in range(0, n, 4096):
-                v = syn.chunk(s, min(4096, n - s))
-                for i in range(0, len(v), step):
-                    idx.upsert(list(range(s + i, s + i + len(v[i:i + step]))), v[i:i + step])
-            out["store_s"] = time.monotonic() - t0
-            t1 = time.monotonic()
-            idx.flush()
-            _wait_indexed(idx)
-            out["index_ready_s"] = time.monotonic() - t1
-        out["rss_store_mb"] = mem_store.peak
+        if index_type != "DEFAULT":
+            os.environ["DESKTOP_DEDUP_INDEX"] = index_type
+        libdir = os.path.join(tmp, "library")
+        out.update(_fill_library(libdir, uri, syn, n))
         _log(out)
-        # neighbour search exactly as Library._group does it: fetch vectors by id, search in chunks
-        ids = list(range(n))
-        neighbours: dict[int, list[tuple[int, float]]] = {}
-        active = set(ids)
-        with RssSampler() as mem_search:
-            t2, c2 = time.monotonic(), _cpu()
-            for i in range(0, n, SEARCH_BATCH):
-                chunk = ids[i:i + SEARCH_BATCH]
-                vecs = idx.get(chunk)
-                got = [c for c in chunk if c in vecs]
-                res = idx.search(np.stack([vecs[c] for c in got]), k + 1, restrict=active)
-                for c, hits in zip(got, res):
-                    neighbours[c] = [(h, sc) for h, sc in hits if h != c]
-            out["search_s"] = time.monotonic() - t2
-            out["search_cpu_s"] = _cpu() - c2
-            out["search_path"] = "local faiss" if getattr(idx, "_local", None) is not None else "milvus"
-        out["rss_search_mb"] = mem_search.peak
-        _log(out)
-        # recall of the candidates that matter (cosine >= 0.85) and of planted pairs vs exact search
-        out.update(_recall(syn, neighbours, n, k, check))
-        # candidate / edge handling of build_groups (cosine verdicts; pixel verification measured apart)
-        files = [FileInfo(path=f"/lib/{i:07d}.jpg", size=100_000 + i, mtime=0.0, content_hash=f"{i:016x}",
-                          width=640, height=480, content_id=i) for i in ids]
-        contents = {i: {"id": i, "hash": f"{i:016x}", "pixel_hash": None, "capture_time": None, "facts": {}}
-                    for i in ids}
-        saved = group_mod.verify_mod, group_mod.keeper_mod
-        group_mod.verify_mod = group_mod.keeper_mod = None
-        try:
-            with RssSampler() as mem_group:
-                t3, c3 = time.monotonic(), _cpu()
-                groups = group_mod.build_groups(files, contents, neighbours)
-                out["group_s"] = time.monotonic() - t3
-                out["group_cpu_s"] = _cpu() - c3
-        finally:
-            group_mod.verify_mod, group_mod.keeper_mod = saved
-        out["rss_group_mb"] = mem_group.peak
-        best: dict[tuple[int, int], float] = {}
-        for a, nb in neighbours.items():
-            for b, c in nb:
-                key = (min(a, b), max(a, b))
-                best[key] = max(best.get(key, -1.0), c)
-        out["pairs"] = len(best)
-        cos = np.fromiter(best.values(), dtype=np.float32, count=len(best))
-        out["pairs_above"] = {f: int((cos >= f).sum()) for f in (0.7, 0.8, 0.85, 0.9)}
-        del best, cos
-        out["groups"] = len(groups)
-        out["total_s"] = out["search_s"] + out["group_s"]
-        idx.client.drop_collection(idx.name)
+        planted = [(a + 1, b + 1) for a, (b, kind) in syn.planted.items() if a < n and kind == "duplicate"]
+        pj = os.path.join(tmp, "planted.json")
+        with open(pj, "w") as fh:
+            json.dump(planted, fh)
+        cmd = [sys.executable, "-m", "desktop_dedup.bench.scale", "--group-child", libdir, "--planted", pj,
+               "--check", str(check)] + (["--milvus-uri", uri] if uri else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"grouping child failed: {proc.stderr[-3000:]}")
+        out.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+        out["search_path"] = "local knn join" if not uri else "milvus search"
+        out["load_avg_end"] = os.getloadavg()[0]
+        if uri:
+            from desktop_dedup.core.library import Library
+
+            lib = Library(libdir, milvus_uri=uri)
+            try:
+                lib._index(MODEL).client.drop_collection(lib._index(MODEL).name)
+            finally:
+                lib.close()
+    finally:
+        if old is None:
+            os.environ.pop("DESKTOP_DEDUP_INDEX", None)
+        else:
+            os.environ["DESKTOP_DEDUP_INDEX"] = old
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def bench_lite_search(n: int, real: dict, index_type: str = "FLAT", queries: int = 1024, k: int = 25) -> dict:
+    """Milvus Lite's own search (what the local pass replaces): store n vectors, time `queries` top-k
+    queries in one call, and reading every vector back; projected to all n queries."""
+    from desktop_dedup.core.vectors import VectorIndex
+
+    syn = Synthetic(real, n)
+    tmp = tempfile.mkdtemp(prefix="dd-lite-")
+    out = {"n": n, "index": index_type}
+    try:
+        idx = VectorIndex(os.path.join(tmp, "v.db"), "lite", MODEL, syn.dim, index_type=index_type)
+        for s in range(0, n, 4096):
+            v = syn.chunk(s, min(4096, n - s))
+            idx.upsert(list(range(s, s + len(v))), v)
+        idx.flush()
+        _wait_indexed(idx)
+        out["rss_after_store_mb"] = rss_mb()
+        q = syn.chunk(0, min(queries, n))
+        t0 = time.monotonic()
+        idx.search(q, k)
+        out["search_s_per_1024"] = (time.monotonic() - t0) * 1024 / len(q)
+        out["projected_all_s"] = out["search_s_per_1024"] * n / 1024
+        out["rss_after_search_mb"] = rss_mb()
         idx.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -304,33 +402,6 @@ def _wait_indexed(idx, timeout: float = 600) -> None:
         if not d or int(d.get("pending_index_rows", 0) or 0) == 0:
             return
         time.sleep(0.5)
-
-
-def _recall(syn: Synthetic, neighbours: dict, n: int, k: int, check: int) -> dict:
-    """Exact top-k (NumPy) for `check` query rows vs the index's answers."""
-    rng = np.random.default_rng(1)
-    q = np.sort(rng.choice(n, size=min(check, n), replace=False))
-    allv = np.concatenate([syn.chunk(s, min(4096, n - s)) for s in range(0, n, 4096)])
-    hit_all = tot_all = hit_hi = tot_hi = 0
-    for i in range(0, len(q), 128):
-        qq = q[i:i + 128]
-        s = allv[qq] @ allv.T
-        s[np.arange(len(qq)), qq] = -2
-        top = np.argpartition(-s, k)[:, :k]
-        for r, c in enumerate(qq):
-            exact = set(int(x) for x in top[r])
-            got = {h for h, _ in neighbours.get(int(c), [])}
-            hit_all += len(exact & got)
-            tot_all += len(exact)
-            hi = {int(x) for x in top[r] if s[r, x] >= 0.85}
-            hit_hi += len(hi & got)
-            tot_hi += len(hi)
-    del allv
-    planted = [(a, b) for a, (b, _) in syn.planted.items() if a < n]
-    found = sum(1 for a, b in planted if any(h == b for h, _ in neighbours.get(a, []))
-                or any(h == a for h, _ in neighbours.get(b, [])))
-    return {"recall_topk": hit_all / max(tot_all, 1), "recall_cos85": hit_hi / max(tot_hi, 1),
-            "planted": len(planted), "planted_found": found / max(len(planted), 1)}
 
 
 # -- part 2: per-pair verification cost on real signatures ---------------------------------------
@@ -446,10 +517,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--memory-files", type=int, default=0,
                    help="also scan N/2 files for the N vs 2N memory comparison (0 = rescan-files/2)")
     p.add_argument("--check", type=int, default=500, help="queries checked against exact search")
+    p.add_argument("--lite-search", default="",
+                   help="also time Milvus Lite's own search at these sizes (comma list), e.g. 10000,100000")
     p.add_argument("--json", metavar="OUT", help="also write all figures as JSON")
+    p.add_argument("--group-child", help=argparse.SUPPRESS)
+    p.add_argument("--planted", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     parts = set(a.parts.split(","))
     from desktop_dedup.core.library import NEIGHBOURS_K
+
+    if a.group_child:
+        print(json.dumps(_group_child(a.group_child, a.milvus_uri, a.planted, a.check, NEIGHBOURS_K)))
+        return 0
 
     report: dict = {}
     if "index" in parts:
@@ -465,12 +544,30 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(json.dumps(r), flush=True)
         report["index"] = runs
         print()
-        print(table(["backend", "index", "search path", "N", "store s", "ready s", "search s (cpu)", "group s (cpu)",
-                     "search+group s", "peak RSS MB", "recall@k", "recall cos>=.85", "planted found", "pairs", "load"],
-                    [[r["backend"], r["index_used"], r["search_path"], r["n"], r["store_s"], r["index_ready_s"],
-                      f"{r['search_s']:.1f} ({r['search_cpu_s']:.1f})", f"{r['group_s']:.1f} ({r['group_cpu_s']:.1f})",
-                      r["total_s"], max(r["rss_store_mb"], r["rss_search_mb"], r["rss_group_mb"]),
-                      r["recall_topk"], r["recall_cos85"], r["planted_found"], r["pairs"], r["load_avg"]] for r in runs]))
+        print(table(["backend", "index", "neighbour pass", "N", "store s", "search s (cpu)", "group s",
+                     "total s (cpu)", "peak RSS MB", "recall@k", "recall cos>=.5", "recall cos>=.85",
+                     "planted found", "pairs", "load"],
+                    [[r["backend"], r["index_used"], r["search_path"], r["n"], r["store_s"],
+                      f"{r['search_s']:.1f} ({r['search_cpu_s']:.1f})", r["group_s"],
+                      f"{r['total_s']:.1f} ({r['total_cpu_s']:.1f})", r["peak_rss_mb"],
+                      r["recall_topk"], r["recall_cos50"], r["recall_cos85"], r["planted_found"], r["pairs"],
+                      f"{r['load_avg']:.1f}-{r['load_avg_end']:.1f}"] for r in runs]))
+        print("(store: catalog rows + vectors through the app's VectorIndex; total: Library._group in a fresh"
+              " process, pixel verification off)")
+        print()
+    if a.lite_search:
+        real = real_embeddings()
+        rows = []
+        for n in [int(x) for x in a.lite_search.split(",") if x]:
+            for it in ("FLAT", "HNSW"):
+                r = bench_lite_search(n, real, it)
+                rows.append(r)
+                print(json.dumps(r), flush=True)
+        report["lite_search"] = rows
+        print(table(["Milvus Lite index", "N", "s per 1024 top-25 queries", "projected all N s", "RSS after store MB",
+                     "RSS after search MB"],
+                    [[r["index"], r["n"], r["search_s_per_1024"], r["projected_all_s"], r["rss_after_store_mb"],
+                      r["rss_after_search_mb"]] for r in rows]))
         print()
     if "verify" in parts:
         v = bench_verify()
