@@ -216,7 +216,7 @@ def self_calibrate(images: Iterable[Image.Image], seed: int = 0) -> dict:
 # -- per-library calibration of the embedding cut-offs ------------------------------------------------
 
 #: Bump when the measurement or the derivation rules change: stored calibrations are then recomputed.
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2
 #: Photos sampled from a library (chosen by content hash, so the sample is stable).
 SAMPLE_SIZE = 32
 #: Fewer usable photos than this: keep the built-in values (a handful of photos says little).
@@ -268,8 +268,9 @@ def derive_cutoffs(edit: dict, distinct: list) -> dict:
     * floor (candidate search): below the hardest edits -- the 1st percentile of all edit cosines -- by
       half their spread (median - 1st percentile);  floor_rotations: the same over the turned copies too
       (a copy turned by 90 degrees looks least like its original to most models);
-    * similar_cosine: above every nearest distinct neighbour measured, by a quarter of their spread
-      (95th percentile - median), as a larger library holds somewhat nearer distinct pairs than the sample;
+    * similar_cosine: just above every nearest distinct neighbour measured (these are searched in the
+      whole library, so they are the top of its distinct pairs; a margin above them only cost bursts on the
+      dev set, and a distinct pair above it is called "similar", never a duplicate);
     * template_cosine: in the gap between distinct photos (95th percentile) and the small crops (2nd
       percentile) when there is one, else below the small crops by their spread; never below the
       floor, never above similar_cosine.
@@ -285,7 +286,7 @@ def derive_cutoffs(edit: dict, distinct: list) -> dict:
     small = [c for k in SMALL_CROPS for c in edit.get(k, [])] or plain
     c_lo, c_mid = _q(small, 0.02), _q(small, 0.5)
     d_mid, d_hi = _q(distinct, 0.5), _q(distinct, 0.95)
-    similar = max(distinct) + 0.25 * (d_hi - d_mid)
+    similar = max(distinct) + 1e-4
     template = 0.5 * (d_hi + c_lo) if d_hi < c_lo else c_lo - (c_mid - c_lo)
 
     def r(x: float) -> float:  # a cosine; 1 turns the rule off (the model cannot tell such pairs apart)
