@@ -30,8 +30,9 @@ except (ImportError, AttributeError):  # pragma: no cover - until those modules 
 #: A node that is not a verified duplicate of a star's centre joins the star when it is a verified
 #: duplicate of at least this many of its members.
 ATTACH_MIN_LINKS = 2
-#: Threads verifying candidate pairs (at most; one per CPU).
+#: Threads verifying candidate pairs (at most; one per CPU), and pairs per task.
 VERIFY_THREADS = 4
+VERIFY_BATCH = 64
 #: A connected set of similar pictures is shown as one group up to this many files (else split in stars).
 SIMILAR_MAX_FILES = 40
 
@@ -104,31 +105,35 @@ def build_groups(
         for other in same[1:]:
             uf.union(same[0], other)
 
-    # 2. verify candidate pairs between different pictures
+    # 2. verify candidate pairs between different pictures (each unordered pair once, its best cosine)
     edges: dict[tuple[int, int], Edge] = {}
-    pairs = sorted({tuple(sorted((a, b))) for a, nb in neighbours.items() if a in by_content
-                    for b, _ in nb if b in by_content and b != a})
-    cos_of = {}
+    cos_of: dict[tuple[int, int], float] = {}
     for a, nb in neighbours.items():
+        if a not in by_content:
+            continue
         for b, c in nb:
-            key = tuple(sorted((a, b)))
-            cos_of[key] = max(cos_of.get(key, -1.0), c)
-    todo = [(a, b) for a, b in pairs if uf.find(a) != uf.find(b)]
+            if b == a or b not in by_content:
+                continue
+            key = (a, b) if a < b else (b, a)
+            if c > cos_of.get(key, -2.0):
+                cos_of[key] = c
+    todo = sorted(key for key in cos_of if uf.find(key[0]) != uf.find(key[1]))
 
-    def check(pair: tuple[int, int]) -> tuple[str, float, str]:
-        a, b = pair
-        return _verify(contents[a], contents[b], cos_of[(a, b)], rotations, thresholds)
+    def check(batch: list[tuple[int, int]]) -> list[tuple[str, float, str]]:
+        return [_verify(contents[a], contents[b], cos_of[(a, b)], rotations, thresholds) for a, b in batch]
 
-    # pixel verification dominates the grouping time; OpenCV/numpy release the GIL for much of it
-    workers = max(1, min(VERIFY_THREADS, os.cpu_count() or 1)) if len(todo) >= 512 else 1
+    # pixel verification dominates the grouping time; OpenCV/numpy release the GIL for much of it.
+    # Pairs go to the threads in batches (one future per pair would cost more than a cheap verdict).
+    batches = [todo[i:i + VERIFY_BATCH] for i in range(0, len(todo), VERIFY_BATCH)]
+    workers = max(1, min(VERIFY_THREADS, os.cpu_count() or 1)) if len(todo) >= 512 and verify_mod else 1
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    results = pool.map(check, todo, chunksize=32) if pool else map(check, todo)
+    results = pool.map(check, batches) if pool else map(check, batches)
     try:
         verdicts = []
         for i, r in enumerate(results):
-            if progress and i % 256 == 0:
-                progress(i, len(todo))
-            verdicts.append(r)
+            if progress and i % 8 == 0:
+                progress(i * VERIFY_BATCH, len(todo))
+            verdicts.extend(r)
     finally:
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -146,7 +151,8 @@ def build_groups(
                         contents[c]["pixel_hash"] = pa
                 continue
             relation, transform = "duplicate", transform or "re-compressed"
-        edges[(a, b)] = Edge(a, b, cos_of[(a, b)], relation, score, transform)
+        if relation != "different":  # only duplicate / similar edges shape groups
+            edges[(a, b)] = Edge(a, b, cos_of[(a, b)], relation, score, transform)
 
     # 3. nodes = identical sets; edges between nodes keep the strongest verdict
     node_members: dict[int, list[int]] = defaultdict(list)
