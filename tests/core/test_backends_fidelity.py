@@ -148,10 +148,10 @@ def test_draft_decode_cosine_measures_something():
 
 def test_bf16_mixed_backend():
     import torch
-    from torchvision.models import resnet18
+    from torchvision.models.resnet import BasicBlock, ResNet
 
     torch.manual_seed(0)
-    m = resnet18()
+    m = ResNet(BasicBlock, [1, 1, 1, 1])  # a small torchvision ResNet: same structure as ResNet-50's
     m.fc = torch.nn.Identity()
     m.eval()
     x = backends.check_batch(64, 2)
