@@ -23,9 +23,11 @@ def load_embedder(name: str = DEFAULT_MODEL, device: Optional[str] = None, *,
 
     device: None = auto (CUDA -> MPS -> CPU, or $DESKTOP_DEDUP_DEVICE).
     progress(done_bytes, total_bytes): called while ResNet-50 weights download (first use only).
-    precision: None/"auto" = fastest faithful backend (CPU: TorchScript-frozen fp32, checked against
-    eager fp32 at load; falls back to eager); "fp32" = plain eager; "bf16" = opt-in, faster on
-    AMX CPUs but less faithful. Also $DESKTOP_DEDUP_PRECISION. See models/backends.py.
+    precision: None/"auto" = fastest faithful backend, each candidate checked against eager fp32 at
+    load (CPU with AMX/AVX512-BF16: bf16 -> bf16-mixed -> bf16-conv -> ort-fp32 -> fp32-jit; other
+    CPUs: ort-fp32 -> fp32-jit; eager fp32 last); "fp32" = plain eager; a named mode is used if it works.
+    Also $DESKTOP_DEDUP_PRECISION. The load also decides whether JPEGs may be draft-decoded for this
+    model (Embedder.full_res_input; $DESKTOP_DEDUP_DECODE=draft|full). See models/backends.py.
     threads: torch CPU threads (process-wide); None = $DESKTOP_DEDUP_THREADS, else half the cores
     (the other half decodes: oversubscribed OpenMP threads are several times slower, see set_cpu_threads).
     Raises DedupError for an unknown name, ModelUnavailableError when weights can't be had.
