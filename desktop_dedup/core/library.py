@@ -566,7 +566,7 @@ class Library:
             if len(kept) == len(self.catalog.stored_groups(model)):
                 return kept
         cids = sorted({f.content_id for f in files})
-        contents = self.catalog.content_rows(cids)
+        contents = self.catalog.content_rows(cids, lazy_signatures=True)  # signatures read when verified
         path_of = {}
         for f in files:
             path_of.setdefault(f.content_id, f.path)
@@ -626,22 +626,7 @@ class Library:
                 sampled.append(cid)
             except SkipFile:
                 continue
-        index = self._index(model)
-        neighbours: list[list] = [[] for _ in sampled]
-        vecs = index.get(sampled) if sampled else {}
-        have = [i for i, c in enumerate(sampled) if c in vecs]
-        if have:
-            import numpy as np
-
-            res = index.search(np.stack([vecs[sampled[i]] for i in have]), calibrate.NEIGHBOURS_CHECKED + 1,
-                               restrict=set(hashes))
-            rows = self.catalog.content_rows({h for hits in res for h, _ in hits})
-            for i, hits in zip(have, res):
-                for h, s in hits:
-                    row = rows.get(h, {})
-                    ok = row.get("signature") and row.get("sig_version") == verify.SIGNATURE_VERSION
-                    if h != sampled[i] and ok:
-                        neighbours[i].append((s, bytes(row["signature"])))
+        neighbours = self._sample_neighbours(model, sampled, sorted(hashes), calibrate.NEIGHBOURS_CHECKED)
         embedder = _embedder(model) if photos else None
 
         def embed(images):
@@ -659,6 +644,48 @@ class Library:
                  result["template_cosine"])
         return result
 
+    def _sample_neighbours(self, model: str, sample: list[int], cids: list[int], k: int) -> list[list]:
+        """Each sample content's k nearest contents among `cids` as (cosine, signature), best first, itself and
+        contents without a current signature left out; exact, from the catalog's vector copies in blocks."""
+        from . import verify
+        from .models import MODEL_DIMS
+
+        dim = MODEL_DIMS[model]
+
+        def load(ids: list[int]) -> tuple[np.ndarray, set]:
+            vecs, gone = self.catalog.load_vectors(model, ids, dim)
+            if gone:  # a library written before the catalog kept vector copies: fill them from the index
+                got = self._index(model).get(gone)
+                have = [c for c in gone if c in got]
+                if have:
+                    self.catalog.set_vectors(model, have, np.stack([got[c] for c in have]))
+                    vecs, gone = self.catalog.load_vectors(model, ids, dim)
+            return np.asarray(vecs, np.float32), set(gone)
+
+        q, lost = load(sample)
+        best_i = np.zeros((len(sample), 0), np.int64)
+        best_s = np.zeros((len(sample), 0), np.float32)
+        for s in range(0, len(cids), 8192):
+            block = cids[s:s + 8192]
+            vecs, gone = load(block)
+            sims = q @ vecs.T
+            if gone:
+                sims[:, [i for i, c in enumerate(block) if c in gone]] = -np.inf
+            best_s = np.concatenate([best_s, sims], axis=1)
+            best_i = np.concatenate([best_i, np.broadcast_to(np.arange(s, s + len(block)), sims.shape)], axis=1)
+            keep = np.argsort(-best_s, axis=1, kind="stable")[:, :k + 1]
+            best_s, best_i = np.take_along_axis(best_s, keep, 1), np.take_along_axis(best_i, keep, 1)
+        rows = self.catalog.content_rows({cids[j] for j in best_i.ravel().tolist()})
+        out: list[list] = []
+        for c, js, ss in zip(sample, best_i.tolist(), best_s.tolist()):
+            nb = []
+            for j, sim in zip(js, ss if c not in lost else []):
+                row = rows.get(cids[j], {})
+                if cids[j] != c and row.get("signature") and row.get("sig_version") == verify.SIGNATURE_VERSION:
+                    nb.append((float(sim), bytes(row["signature"])))
+            out.append(nb[:k])
+        return out
+
     def _refresh_signatures(self, contents: dict[int, dict], path_of: dict[int, str], progress, cancel) -> None:
         """Re-make pixel signatures stored by an older verify.SIGNATURE_VERSION (the embedding stays): without a
         current signature a pair gets no pixel verification at all.  Updates `contents` and the catalog."""
@@ -666,7 +693,8 @@ class Library:
         from .decode import decode
 
         stale = sorted(c for c, r in contents.items() if c in path_of
-                       and (r.get("signature") is None or r.get("sig_version") != verify.SIGNATURE_VERSION))
+                       and (not getattr(r, "has_signature", r.get("signature") is not None)
+                            or r.get("sig_version") != verify.SIGNATURE_VERSION))
         if not stale:
             return
         rate = _Rate("group", len(stale), progress)
