@@ -75,6 +75,30 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+class LazyRow(dict):
+    """A content row whose "signature" is read through `load(id)` each time it is asked for (not kept),
+    unless it is set on the row; `has_signature` says whether there is one without reading it."""
+
+    def __init__(self, data: dict, load, has_signature: bool):
+        super().__init__(data)
+        self._load = load
+        self.has_signature = has_signature
+
+    def _sig(self):
+        return self._load(self["id"]) if self.has_signature else None
+
+    def __missing__(self, key):
+        if key == "signature":
+            return self._sig()
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        if key == "signature" and not dict.__contains__(self, key):
+            sig = self._sig()
+            return default if sig is None else sig
+        return super().get(key, default)
+
+
 def _blobs(vectors: np.ndarray) -> list[bytes]:
     v = np.asarray(vectors, dtype=np.float32)
     v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
@@ -331,24 +355,36 @@ class Catalog:
         uniq = {f.path: f for f in out}
         return [uniq[p] for p in sorted(uniq)]
 
-    def content_rows(self, ids: Iterable[int]) -> dict[int, dict]:
-        """Decoded facts and signature per content id."""
+    def content_rows(self, ids: Iterable[int], lazy_signatures: bool = False) -> dict[int, dict]:
+        """Decoded facts and signature per content id. With `lazy_signatures` each row reads its pixel
+        signature (~15 KB) from the database when asked for it, so 100k rows stay small in memory."""
         out = {}
         ids = list(ids)
+        sig_col = "signature IS NOT NULL" if lazy_signatures else "signature"
         with self.lock:
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 q = ",".join("?" * len(chunk))
                 for row in self.db.execute(
                         f"""SELECT id, hash, size, width, height, format, capture_time, camera, camera_serial,
-                                   facts, pixel_hash, signature, sig_version FROM contents WHERE id IN ({q})""", chunk):
-                    out[row[0]] = {
+                                   facts, pixel_hash, {sig_col}, sig_version FROM contents WHERE id IN ({q})""", chunk):
+                    d = {
                         "id": row[0], "hash": row[1], "size": row[2], "width": row[3], "height": row[4],
                         "format": row[5], "capture_time": row[6], "camera": row[7], "camera_serial": row[8],
                         "facts": json.loads(row[9]) if row[9] else {}, "pixel_hash": row[10],
-                        "signature": row[11], "sig_version": row[12],
+                        "sig_version": row[12],
                     }
+                    if lazy_signatures:
+                        out[row[0]] = LazyRow(d, self.signature, bool(row[11]))
+                    else:
+                        d["signature"] = row[11]
+                        out[row[0]] = d
         return out
+
+    def signature(self, content_id: int) -> Optional[bytes]:
+        with self.lock:
+            row = self.db.execute("SELECT signature FROM contents WHERE id=?", (content_id,)).fetchone()
+        return row[0] if row else None
 
     # -- scans -------------------------------------------------------------------------------------
     def begin_scan(self, roots: list[str], model: str) -> int:
