@@ -48,6 +48,18 @@ def rss_mb(pid: Optional[int] = None) -> float:
     return 0.0
 
 
+def _hwm_mb() -> float:
+    """Peak resident set size of this process image in MiB (Linux VmHWM; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class RssSampler:
     """Samples the RSS of a process every `every` seconds in a thread; `.peak`, `.samples`."""
 
@@ -248,8 +260,6 @@ def _fill_library(libdir: str, uri: Optional[str], syn: "Synthetic", n: int) -> 
 def _group_child(libdir: str, uri: Optional[str], planted_json: str, check: int, k: int) -> dict:
     """In a fresh process (as `desktop-dedup groups` or a re-scan would): Library._group on the stored
     library, pixel verification off (cosine verdicts; measured apart), then recall against exact search."""
-    import resource
-
     from desktop_dedup.core import group as group_mod
     from desktop_dedup.core.library import Library
 
@@ -270,11 +280,15 @@ def _group_child(libdir: str, uri: Optional[str], planted_json: str, check: int,
     t0, c0 = time.monotonic(), _cpu()
     groups = lib._group([ROOT], MODEL, False, None, threading.Event())
     out["total_s"], out["total_cpu_s"] = time.monotonic() - t0, _cpu() - c0
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = _hwm_mb()  # not ru_maxrss: Linux carries the parent's peak across fork + exec
     out["search_s"], out["search_cpu_s"] = captured["s"], captured["cpu"]
     out["group_s"] = out["total_s"] - out["search_s"]
     out["groups"] = len(groups)
     nb = captured["nb"]
+    if isinstance(nb, tuple):  # the array form (Milvus Lite): ids, neighbour ids, cosines
+        ids_, nbr, sm = nb
+        nb = {int(c): [(int(h), float(x)) for h, x in zip(r, q) if h >= 0]
+              for c, r, q in zip(ids_.tolist(), nbr.tolist(), sm.tolist())}
     out["pairs"] = len({(min(a, b), max(a, b)) for a, hits in nb.items() for b, _ in hits})
     # recall against exact search over the catalog's copies, for `check` query rows
     cids = sorted(nb)

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import numpy as np
+
 from .types import FileInfo, Group
 
 try:  # pixel verification and keeper choice (detection-quality modules)
@@ -72,7 +74,7 @@ def group_id(hashes: list[str]) -> str:
 def build_groups(
     files: list[FileInfo],
     contents: dict[int, dict],
-    neighbours: dict[int, list[tuple[int, float]]],
+    neighbours,
     *,
     rotations: bool = False,
     pixel_hash_of: Optional[Callable[[int], Optional[str]]] = None,
@@ -80,7 +82,8 @@ def build_groups(
     model: Optional[str] = None,
     thresholds: Optional[dict] = None,
 ) -> list[Group]:
-    """Build exact / near / similar groups. `neighbours[cid]` = [(other_cid, cosine), ...].
+    """Build exact / near / similar groups. `neighbours[cid]` = [(other_cid, cosine), ...], or the same as
+    arrays (ids, neighbour ids, cosines): ids (N,), the other two (N, k) with -1 where there is none.
 
     `model` (the embedding's name) selects the model-specific cosine above which two pictures count as
     the same scene even when their pixels cannot be aligned (verify.thresholds_for); `thresholds`
@@ -107,20 +110,12 @@ def build_groups(
 
     # 2. verify candidate pairs between different pictures (each unordered pair once, its best cosine)
     edges: dict[tuple[int, int], Edge] = {}
-    cos_of: dict[tuple[int, int], float] = {}
-    for a, nb in neighbours.items():
-        if a not in by_content:
-            continue
-        for b, c in nb:
-            if b == a or b not in by_content:
-                continue
-            key = (a, b) if a < b else (b, a)
-            if c > cos_of.get(key, -2.0):
-                cos_of[key] = c
-    todo = sorted(key for key in cos_of if uf.find(key[0]) != uf.find(key[1]))
+    lo, hi, cos = _candidate_pairs(neighbours, cids)
+    root = {c: uf.find(c) for c in cids}
+    todo = [i for i, (a, b) in enumerate(zip(lo, hi)) if root[a] != root[b]]
 
-    def check(batch: list[tuple[int, int]]) -> list[tuple[str, float, str]]:
-        return [_verify(contents[a], contents[b], cos_of[(a, b)], rotations, thresholds) for a, b in batch]
+    def check(batch: list[int]) -> list[tuple[str, float, str]]:
+        return [_verify(contents[lo[i]], contents[hi[i]], cos[i], rotations, thresholds) for i in batch]
 
     # pixel verification dominates the grouping time; OpenCV/numpy release the GIL for much of it.
     # Pairs go to the threads in batches (one future per pair would cost more than a cheap verdict).
@@ -137,7 +132,10 @@ def build_groups(
     finally:
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
-    for (a, b), (relation, score, transform) in zip(todo, verdicts):  # applied in a fixed order
+    for i, (relation, score, transform) in zip(todo, verdicts):  # applied in a fixed order
+        if relation == "different":  # only duplicate / similar verdicts shape groups
+            continue
+        a, b = lo[i], hi[i]
         if uf.find(a) == uf.find(b):
             continue
         if relation == "identical":
@@ -151,8 +149,7 @@ def build_groups(
                         contents[c]["pixel_hash"] = pa
                 continue
             relation, transform = "duplicate", transform or "re-compressed"
-        if relation != "different":  # only duplicate / similar edges shape groups
-            edges[(a, b)] = Edge(a, b, cos_of[(a, b)], relation, score, transform)
+        edges[(a, b)] = Edge(a, b, cos[i], relation, score, transform)
 
     # 3. nodes = identical sets; edges between nodes keep the strongest verdict
     node_members: dict[int, list[int]] = defaultdict(list)
@@ -292,6 +289,28 @@ def build_groups(
                             similarity=sim, id="s" + group_id(hashes)[1:]))
     groups.sort(key=lambda g: ({"exact": 0, "near": 1, "similar": 2}[g.kind], -g.reclaimable_bytes, g.id))
     return groups
+
+
+def _candidate_pairs(neighbours, cids: list[int]) -> tuple[list[int], list[int], list[float]]:
+    """Unordered pairs of different active contents, each once with its best cosine, sorted: (lo, hi, cos)."""
+    if isinstance(neighbours, tuple):
+        ids, nb, sims = (np.asarray(x) for x in neighbours)
+        a = np.repeat(ids.astype(np.int64), nb.shape[1]) if nb.ndim == 2 else np.zeros(0, np.int64)
+        b, c = nb.ravel().astype(np.int64), sims.ravel().astype(np.float64)
+    else:
+        n = sum(len(v) for v in neighbours.values())
+        a = np.fromiter((x for x, v in neighbours.items() for _ in v), np.int64, n)
+        b = np.fromiter((y for v in neighbours.values() for y, _ in v), np.int64, n)
+        c = np.fromiter((z for v in neighbours.values() for _, z in v), np.float64, n)
+    active = np.asarray(sorted(cids), dtype=np.int64)
+    ok = (b >= 0) & (a != b) & np.isin(a, active) & np.isin(b, active)
+    a, b, c = a[ok], b[ok], c[ok]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    order = np.lexsort((-c, hi, lo))  # by pair, best cosine first
+    lo, hi, c = lo[order], hi[order], c[order]
+    first = np.ones(len(lo), dtype=bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    return lo[first].tolist(), hi[first].tolist(), c[first].tolist()
 
 
 def _neg(s: str) -> tuple:

@@ -494,8 +494,9 @@ class Library:
         return done
 
     def _neighbours(self, model: str, cids: list[int], floor: Optional[float], progress,
-                    cancel: threading.Event) -> dict[int, list[tuple[int, float]]]:
-        """Top NEIGHBOURS_K (content id, cosine) of every content, at or above `floor`.
+                    cancel: threading.Event):
+        """Top NEIGHBOURS_K (content id, cosine) of every content, at or above `floor`: a dict of lists, or on
+        Milvus Lite the same as arrays (ids, neighbour ids, cosines; see build_groups).
 
         Vectors come from the catalog's float16 copies (filled from Milvus once for older libraries).
         On Milvus Lite the pass runs locally (knn.py: Lite's in-process search costs ~6 s per 1024
@@ -527,9 +528,8 @@ class Library:
                 rate.step(n=done - rate.done, force=True)
 
             rows, sims = knn.all_neighbours(vecs, NEIGHBOURS_K, floor=floor, progress=step, cancel=cancel)
-            for i, c in enumerate(cids):
-                out[c] = [(cids[j], float(v)) for j, v in zip(rows[i].tolist(), sims[i].tolist()) if j >= 0]
-            return out
+            ids = np.asarray(cids, dtype=np.int64)
+            return ids, np.where(rows >= 0, ids[np.maximum(rows, 0)], -1), sims  # build_groups' array form
         index = self._index(model)
         active = set(cids)
         for i in range(0, len(cids), SEARCH_BATCH):
