@@ -186,7 +186,7 @@ def residual_thresholds(pos: list[dict], neg: list[dict], q_pos: float = 0.99, q
 
     The defaults were set on real labelled bursts and copies.  A library's own edited copies raise a
     threshold when they show it would reject them (noisy or heavily compressed photos: recall first), up to
-    CLAMP times the default.  Pseudo-bursts are measured and reported but do not lower a threshold: they
+    CLAMP times the default.  Pseudo-bursts (when given) are reported but do not lower a threshold: they
     are harder than real other shots (only 3-10% of the picture moved; some moves fall below the
     thumbnail's resolution), and thresholds lowered to them lost held-out recall on the dev set (0.9995 ->
     0.9990, family completeness 0.991 -> 0.981) without any precision to gain.
@@ -216,7 +216,7 @@ def self_calibrate(images: Iterable[Image.Image], seed: int = 0) -> dict:
 # -- per-library calibration of the embedding cut-offs ------------------------------------------------
 
 #: Bump when the measurement or the derivation rules change: stored calibrations are then recomputed.
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3
 #: Photos sampled from a library (chosen by content hash, so the sample is stable).
 SAMPLE_SIZE = 32
 #: Fewer usable photos than this: keep the built-in values (a handful of photos says little).
@@ -231,6 +231,12 @@ SMALL_CROPS = ("cropped60",)
 #: Edit kinds measured for the floor of a scan with rotations only (pixel verification without rotations
 #: does not accept them).
 TURNED = ("turned90",)
+
+
+def sample_size(library_size: int) -> int:
+    """Photos to calibrate on: a quarter of a small library (at least MIN_SAMPLE), SAMPLE_SIZE from 128 on
+    (each sampled photo costs about a dozen model runs)."""
+    return min(SAMPLE_SIZE, max(MIN_SAMPLE, library_size // 4))
 
 
 def sample_contents(hashes: dict, n: int = SAMPLE_SIZE) -> list:
@@ -344,7 +350,7 @@ def calibrate_library(photos, embed, neighbours=None, *, model: Optional[str] = 
     cosines of each photo's nearest *distinct* neighbours: those pixel verification calls "different"
     (neither a copy nor another shot of the scene), DISTINCT_PER_PHOTO of them.  `derive_cutoffs` turns
     the two into the candidate floor, template_cosine and similar_cosine; with `pixel` the residual
-    thresholds come from the same edits and pseudo-bursts (thresholds_from).  Fewer than MIN_SAMPLE usable
+    thresholds are guarded by the same edits (residual_thresholds).  Fewer than MIN_SAMPLE usable
     photos: the built-in values, flagged "fallback".  step(): called after each photo; cancel (an Event):
     set -> None.
     """
@@ -390,10 +396,6 @@ def calibrate_library(photos, embed, neighbours=None, *, model: Optional[str] = 
         if pixel:
             sb = verify.make_signature(base)
             pos += [verify.analyse_pair(sb, verify.make_signature(c)) for k, c in copies if k not in TURNED]
-            for _ in range(2):
-                other = pseudo_burst(base, rng)
-                if other is not None:
-                    neg.append(verify.analyse_pair(sb, verify.make_signature(other)))
     if queue:
         run(queue)
     for (i, kind), v in sorted(vecs.items(), key=lambda kv: kv[0]):

@@ -615,7 +615,7 @@ class Library:
         path_of: dict[int, str] = {}
         for f in files:
             path_of.setdefault(f.content_id, f.path)
-        ids = calibrate.sample_contents(hashes)
+        ids = calibrate.sample_contents(hashes, calibrate.sample_size(len(hashes)))
         rate = _Rate("calibrate", len(ids), progress)
         photos, sampled = [], []
         from .decode import decode
