@@ -36,28 +36,26 @@ CACHE = os.path.join(tempfile.gettempdir(), "desktop-dedup-scale-cache")
 
 
 # -- memory --------------------------------------------------------------------------------------
-def rss_mb(pid: Optional[int] = None) -> float:
-    """Resident set size of a process in MiB (Linux /proc; 0 elsewhere)."""
+def _status_mb(field: str, pid: Optional[int] = None) -> float:
+    """A memory field of /proc/PID/status in MiB (Linux; 0 elsewhere)."""
     try:
         with open(f"/proc/{pid or 'self'}/status") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
+
+
+def rss_mb(pid: Optional[int] = None) -> float:
+    """Resident set size of a process in MiB."""
+    return _status_mb("VmRSS", pid)
 
 
 def _hwm_mb() -> float:
-    """Peak resident set size of this process image in MiB (Linux VmHWM; 0 elsewhere)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    """Peak resident set size of this process image in MiB (VmHWM)."""
+    return _status_mb("VmHWM")
 
 
 class RssSampler:
