@@ -28,7 +28,8 @@ EXACT_BELOW = 8192
 CELLS_PER_SQRT = 2.0
 #: Cells searched per vector (nprobe).
 PROBES = 6
-_ROWS = 2048  # rows per block of the exact pass / of the cell assignment
+_ROWS = 2048  # rows per block of the exact pass / of the cell assignment / of a cell's queries
+_MEMBERS = 8192  # stored vectors per block of one cell
 
 
 def _f32(x: np.ndarray) -> np.ndarray:
@@ -124,16 +125,18 @@ def _join(x, k, rows, sims, seed, progress, cancel) -> None:
         queries = probing_rows[probing_at[cell]:probing_at[cell + 1]]
         if len(members) == 0 or len(queries) == 0:
             continue
-        m = _f32(x[members])
-        for s in range(0, len(queries), _ROWS):
-            q = queries[s:s + _ROWS]
-            block = _f32(x[q]) @ m.T
-            block[q[:, None] == members[None, :]] = -np.inf  # not itself
-            r, v = _top(block, k)
-            both_v = np.concatenate([sims[q], v], axis=1)
-            both_r = np.concatenate([rows[q], np.where(np.isfinite(v), members[r], -1)], axis=1)
-            best, sims[q] = _top(both_v, k)
-            rows[q] = np.take_along_axis(both_r, best, axis=1)
+        for t in range(0, len(members), _MEMBERS):  # a huge cell (many near-identical photos) in slices
+            part = members[t:t + _MEMBERS]
+            m = _f32(x[part])
+            for s in range(0, len(queries), _ROWS):
+                q = queries[s:s + _ROWS]
+                block = _f32(x[q]) @ m.T
+                block[q[:, None] == part[None, :]] = -np.inf  # not itself
+                r, v = _top(block, k)
+                both_v = np.concatenate([sims[q], v], axis=1)
+                both_r = np.concatenate([rows[q], np.where(np.isfinite(v), part[r], -1)], axis=1)
+                best, sims[q] = _top(both_v, k)
+                rows[q] = np.take_along_axis(both_r, best, axis=1)
         done += len(queries)
         if progress:
             progress(done // probes, n)

@@ -72,3 +72,17 @@ def test_cancel_stops_early(monkeypatch):
     cancel.set()
     rows, _ = knn.all_neighbours(v, 5, cancel=cancel)
     assert (rows == -1).all()
+
+
+def test_many_identical_vectors_stay_in_bounded_blocks(monkeypatch):
+    """A library of near-identical frames puts most vectors in one cell: it is processed in slices."""
+    monkeypatch.setattr(knn, "EXACT_BELOW", 100)
+    monkeypatch.setattr(knn, "_MEMBERS", 256)
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=32)
+    v = base + rng.normal(0, 0.01, (1500, 32))
+    v[1000:] = rng.normal(size=(500, 32))  # and some distinct photos
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    rows, sims = knn.all_neighbours(v.astype(np.float32), 5)
+    assert (rows[:1000] >= 0).all() and (rows[:1000] < 1000).all()  # a frame's neighbours are frames
+    assert (sims[:1000] > 0.99).all()
