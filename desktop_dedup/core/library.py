@@ -495,8 +495,8 @@ class Library:
 
     def _neighbours(self, model: str, cids: list[int], floor: Optional[float], progress,
                     cancel: threading.Event):
-        """Top NEIGHBOURS_K (content id, cosine) of every content, at or above `floor`: a dict of lists, or on
-        Milvus Lite the same as arrays (ids, neighbour ids, cosines; see build_groups).
+        """Top NEIGHBOURS_K (content id, cosine) of every content, at or above `floor`, as arrays: ids (N,),
+        neighbour ids and cosines (N, k; -1 / -inf where there is none), build_groups' array form.
 
         Vectors come from the catalog's float16 copies (filled from Milvus once for older libraries).
         On Milvus Lite the pass runs locally (knn.py: Lite's in-process search costs ~6 s per 1024
@@ -522,7 +522,6 @@ class Library:
             keep = [i for i, c in enumerate(cids) if c not in gone]
             cids, vecs = [cids[i] for i in keep], vecs[keep]
         rate = _Rate("group", len(cids), progress)
-        out: dict[int, list[tuple[int, float]]] = {}
         if is_lite(self.milvus_uri):
             def step(done: int, total: int) -> None:
                 rate.step(n=done - rate.done, force=True)
@@ -532,16 +531,21 @@ class Library:
             return ids, np.where(rows >= 0, ids[np.maximum(rows, 0)], -1), sims  # build_groups' array form
         index = self._index(model)
         active = set(cids)
+        nb = np.full((len(cids), NEIGHBOURS_K), -1, dtype=np.int64)
+        sims = np.full((len(cids), NEIGHBOURS_K), -np.inf, dtype=np.float32)
         for i in range(0, len(cids), SEARCH_BATCH):
             if cancel.is_set():
                 break
             chunk = cids[i:i + SEARCH_BATCH]
             res = index.search(vecs[i:i + SEARCH_BATCH].astype(np.float32), NEIGHBOURS_K + 1, floor=floor,
                                restrict=active)
-            for c, hits in zip(chunk, res):
-                out[c] = [(h, s) for h, s in hits if h != c][:NEIGHBOURS_K]
+            for r, (c, hits) in enumerate(zip(chunk, res), start=i):
+                hits = [(h, s) for h, s in hits if h != c][:NEIGHBOURS_K]
+                if hits:
+                    nb[r, :len(hits)] = [h for h, _ in hits]
+                    sims[r, :len(hits)] = [s for _, s in hits]
             rate.step(n=len(chunk), force=True)
-        return out
+        return np.asarray(cids, dtype=np.int64), nb, sims
 
     def _group(self, roots, model, rotations, progress, cancel) -> list[Group]:
         _pause_point("group")
