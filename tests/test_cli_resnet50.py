@@ -20,18 +20,7 @@ def tiny_tree(tmp_path):
     return root
 
 
-def test_scan_with_resnet50_from_hub_cache(tiny_tree, tmp_path, monkeypatch):
-    torch = pytest.importorskip("torch")
-    torchvision = pytest.importorskip("torchvision")
-    from desktop_dedup.core.models.weights import RESNET50_FILES
-
-    home = tmp_path / "torch_home"
-    ckpt = home / "hub" / "checkpoints"
-    ckpt.mkdir(parents=True)
-    torch.manual_seed(0)
-    torch.save(torchvision.models.resnet50().state_dict(), ckpt / RESNET50_FILES[0].filename)
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
+def test_scan_with_resnet50_from_hub_cache(tiny_tree, tmp_path, resnet50_hub_cache):
     out = tmp_path / "r.json"
     assert main(["scan", str(tiny_tree), "--library", str(tmp_path / "lib"), "--json", str(out)]) == 0
     res = json.loads(out.read_text())

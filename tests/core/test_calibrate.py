@@ -164,20 +164,10 @@ def test_new_thresholds_regroup(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def resnet50_random(tmp_path, monkeypatch):
-    """ResNet-50 with random-init weights placed in a temporary hub cache (as in test_cli_resnet50)."""
-    torch = pytest.importorskip("torch")
-    torchvision = pytest.importorskip("torchvision")
+def resnet50_random(resnet50_hub_cache):
+    """ResNet-50 loaded from random-init weights in a temporary hub cache (tests/conftest.py)."""
     from desktop_dedup.core.models import load_embedder
-    from desktop_dedup.core.models.weights import RESNET50_FILES
 
-    home = tmp_path / "torch_home"
-    ckpt = home / "hub" / "checkpoints"
-    ckpt.mkdir(parents=True)
-    torch.manual_seed(0)
-    torch.save(torchvision.models.resnet50().state_dict(), ckpt / RESNET50_FILES[0].filename)
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
     return load_embedder("resnet50")
 
 
