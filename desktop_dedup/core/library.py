@@ -413,8 +413,6 @@ class Library:
         A file that vanished or changed since it was hashed is a problem of that path, not of its content:
         it goes to `path_skips` ({path: reason}) and another file with the same content is tried instead.
         """
-        import numpy as np
-
         from . import verify
         from .decode import decode
         from .embed import embed_stream
@@ -493,18 +491,10 @@ class Library:
         commit()  # also when cancelled: finished work is kept and the next scan resumes from here
         return done
 
-    def _neighbours(self, model: str, cids: list[int], floor: Optional[float], progress,
-                    cancel: threading.Event):
-        """Top NEIGHBOURS_K (content id, cosine) of every content, at or above `floor`, as arrays: ids (N,),
-        neighbour ids and cosines (N, k; -1 / -inf where there is none), build_groups' array form.
-
-        Vectors come from the catalog's float16 copies (filled from Milvus once for older libraries).
-        On Milvus Lite the pass runs locally (knn.py: Lite's in-process search costs ~6 s per 1024
-        queries at 100k vectors and opening it ~1.7 GB); on a server, the server searches (HNSW).
-        """
-        from . import knn
+    def _vector_copies(self, model: str, cids: list[int]) -> tuple[np.ndarray, list[int]]:
+        """The catalog's float16 vector copies of `cids` (rows in order) and the ids that have none. Copies
+        missing in a library written before they existed are filled from the vector index once."""
         from .models import MODEL_DIMS
-        from .vectors import SEARCH_BATCH, is_lite
 
         dim = MODEL_DIMS[model]
         vecs, missing = self.catalog.load_vectors(model, cids, dim)
@@ -516,6 +506,21 @@ class Library:
                 if have:
                     self.catalog.set_vectors(model, have, np.stack([got[c] for c in have]))
             vecs, missing = self.catalog.load_vectors(model, cids, dim)
+        return vecs, missing
+
+    def _neighbours(self, model: str, cids: list[int], floor: Optional[float], progress,
+                    cancel: threading.Event):
+        """Top NEIGHBOURS_K (content id, cosine) of every content, at or above `floor`, as arrays: ids (N,),
+        neighbour ids and cosines (N, k; -1 / -inf where there is none), build_groups' array form.
+
+        Vectors come from the catalog's float16 copies (filled from Milvus once for older libraries).
+        On Milvus Lite the pass runs locally (knn.py: Lite's in-process search costs ~6 s per 1024
+        queries at 100k vectors and opening it ~1.7 GB); on a server, the server searches (HNSW).
+        """
+        from . import knn
+        from .vectors import SEARCH_BATCH, is_lite
+
+        vecs, missing = self._vector_copies(model, cids)
         if missing:  # not in Milvus either (removed outside the app): left out of this grouping
             log.warning("%d contents have no stored vector for %s; re-scan to embed them", len(missing), model)
             gone = set(missing)
@@ -550,9 +555,12 @@ class Library:
     def _group(self, roots, model, rotations, progress, cancel) -> list[Group]:
         _pause_point("group")
         files = self.catalog.active_files(roots, model)
+        path_of: dict[int, str] = {}  # one path per content
+        for f in files:
+            path_of.setdefault(f.content_id, f.path)
         from . import calibrate
 
-        calibration = self._calibrate(files, model, progress, cancel)
+        calibration = self._calibrate(files, path_of, model, progress, cancel)
         if cancel.is_set():
             return []
         # an unchanged library (same files, same contents, same settings and code) keeps its groups:
@@ -562,18 +570,16 @@ class Library:
         if self.catalog.setting(key) == fingerprint:
             by_path = {f.path: f for f in files}
             kept = []
-            for g in self.catalog.stored_groups(model):
+            stored = self.catalog.stored_groups(model)
+            for g in stored:
                 members = [by_path[p] for p in g["files"] if p in by_path]
                 if len(members) == len(g["files"]):
                     kept.append(Group(kind=g["kind"], files=members, keep=g["keep"], reason=g["reason"] or "",
                                       similarity=g["similarity"] or 0.0, id=g["id"]))
-            if len(kept) == len(self.catalog.stored_groups(model)):
+            if len(kept) == len(stored):
                 return kept
         cids = sorted({f.content_id for f in files})
         contents = self.catalog.content_rows(cids, lazy_signatures=True)  # signatures read when verified
-        path_of = {}
-        for f in files:
-            path_of.setdefault(f.content_id, f.path)
         self._refresh_signatures(contents, path_of, progress, cancel)
         floor = calibrate.floor_of(calibration, model, rotations)
         neighbours = self._neighbours(model, cids, floor, progress, cancel)
@@ -601,7 +607,8 @@ class Library:
         self.catalog.set_setting(key, fingerprint)
         return groups
 
-    def _calibrate(self, files: list[FileInfo], model: str, progress, cancel) -> Optional[dict]:
+    def _calibrate(self, files: list[FileInfo], path_of: dict[int, str], model: str, progress,
+                   cancel) -> Optional[dict]:
         """This library's cut-offs for `model` (calibrate.calibrate_library on a sample of its photos), stored
         in the catalog under "calibration:<model>".  Reused until the calibration method changes or the library
         has doubled in size since (a re-scan stays cheap); None when cancelled before one was stored.
@@ -616,9 +623,6 @@ class Library:
         if stored and stored.get("version") == calibrate.CALIBRATION_VERSION \
                 and len(hashes) < max(2 * int(stored.get("library_size") or 0), 1):
             return stored
-        path_of: dict[int, str] = {}
-        for f in files:
-            path_of.setdefault(f.content_id, f.path)
         ids = calibrate.sample_contents(hashes, calibrate.sample_size(len(hashes)))
         rate = _Rate("calibrate", len(ids), progress)
         photos, sampled = [], []
@@ -634,8 +638,6 @@ class Library:
         embedder = _embedder(model) if photos else None
 
         def embed(images):
-            import numpy as np
-
             return embedder.embed(np.stack([embedder.preprocess(im) for im in images]))
 
         result = calibrate.calibrate_library(photos, embed, neighbours, model=model, library_size=len(hashes),
@@ -652,18 +654,9 @@ class Library:
         """Each sample content's k nearest contents among `cids` as (cosine, signature), best first, itself and
         contents without a current signature left out; exact, from the catalog's vector copies in blocks."""
         from . import verify
-        from .models import MODEL_DIMS
-
-        dim = MODEL_DIMS[model]
 
         def load(ids: list[int]) -> tuple[np.ndarray, set]:
-            vecs, gone = self.catalog.load_vectors(model, ids, dim)
-            if gone:  # a library written before the catalog kept vector copies: fill them from the index
-                got = self._index(model).get(gone)
-                have = [c for c in gone if c in got]
-                if have:
-                    self.catalog.set_vectors(model, have, np.stack([got[c] for c in have]))
-                    vecs, gone = self.catalog.load_vectors(model, ids, dim)
+            vecs, gone = self._vector_copies(model, ids)
             return np.asarray(vecs, np.float32), set(gone)
 
         q, lost = load(sample)
@@ -690,15 +683,16 @@ class Library:
             out.append(nb[:k])
         return out
 
-    def _refresh_signatures(self, contents: dict[int, dict], path_of: dict[int, str], progress, cancel) -> None:
+    def _refresh_signatures(self, contents: dict[int, catalog_mod.LazyRow], path_of: dict[int, str], progress,
+                            cancel) -> None:
         """Re-make pixel signatures stored by an older verify.SIGNATURE_VERSION (the embedding stays): without a
-        current signature a pair gets no pixel verification at all.  Updates `contents` and the catalog."""
+        current signature a pair gets no pixel verification at all.  Updates `contents` (rows read with
+        lazy signatures: only their flags are looked at here) and the catalog."""
         from . import verify
         from .decode import decode
 
         stale = sorted(c for c, r in contents.items() if c in path_of
-                       and (not getattr(r, "has_signature", r.get("signature") is not None)
-                            or r.get("sig_version") != verify.SIGNATURE_VERSION))
+                       and (not r.has_signature or r.get("sig_version") != verify.SIGNATURE_VERSION))
         if not stale:
             return
         rate = _Rate("group", len(stale), progress)
