@@ -327,12 +327,9 @@ def bench_index(n: int, index_type: str, uri: Optional[str], real: dict, k: int,
     syn = Synthetic(real, n)
     tmp = tempfile.mkdtemp(prefix="dd-scale-")
     out = {"n": n, "index": index_type, "backend": "server" if uri else "lite", "load_avg": os.getloadavg()[0]}
-    env = dict(os.environ)
-    if index_type != "DEFAULT":
-        env["DESKTOP_DEDUP_INDEX"] = index_type
     old = os.environ.get("DESKTOP_DEDUP_INDEX")
     try:
-        if index_type != "DEFAULT":
+        if index_type != "DEFAULT":  # for the store here and the grouping child (inherits the environment)
             os.environ["DESKTOP_DEDUP_INDEX"] = index_type
         libdir = os.path.join(tmp, "library")
         out.update(_fill_library(libdir, uri, syn, n))
@@ -343,7 +340,7 @@ def bench_index(n: int, index_type: str, uri: Optional[str], real: dict, k: int,
             json.dump(planted, fh)
         cmd = [sys.executable, "-m", "desktop_dedup.bench.scale", "--group-child", libdir, "--planted", pj,
                "--check", str(check)] + (["--milvus-uri", uri] if uri else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"grouping child failed: {proc.stderr[-3000:]}")
         out.update(json.loads(proc.stdout.strip().splitlines()[-1]))
